@@ -1,0 +1,36 @@
+"""Losses: next-token cross-entropy, and AR/TAR activation regularisation (AWD-LSTM §4.6).
+
+AR (activation regularisation) penalises large activations: ``alpha * mean(h_dropped ** 2)``.
+TAR (temporal activation regularisation) penalises fast changes between consecutive time steps:
+``beta * mean((h_t - h_{t-1}) ** 2)``. Both act on the last LSTM layer; AR on the output *after*
+output dropout, TAR on the raw output (as salesforce/awd-lstm-lm and fastai's ``RNNRegularizer``).
+ULMFiT keeps them on for both the LM and the classifier with alpha=2, beta=1.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+AR_ALPHA = 2.0
+TAR_BETA = 1.0
+
+
+def lm_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean cross-entropy of ``logits`` (bs, seq_len, vocab) against next tokens ``y`` (bs, seq_len)."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
+
+
+def ar_tar_penalty(
+    raw_output: Tensor, dropped_output: Tensor, alpha: float = AR_ALPHA, beta: float = TAR_BETA
+) -> Tensor:
+    """AR + TAR on the last layer's outputs, both ``(bs, seq_len, features)``.
+
+    Computed in float32 even under mixed precision: squares of half floats overflow easily
+    (fastai PR #1374).
+    """
+    ar = dropped_output.float().pow(2).mean()
+    if raw_output.size(1) < 2:  # a one-token window has no consecutive pair
+        return alpha * ar
+    tar = (raw_output[:, 1:] - raw_output[:, :-1]).float().pow(2).mean()
+    return alpha * ar + beta * tar
