@@ -1,0 +1,370 @@
+"""Registry: resolution order, verified downloads from a loopback server, safe extraction, real data."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ulmfit_lesson import registry
+from ulmfit_lesson.config import REPO_ROOT
+from ulmfit_lesson.registry import ChecksumError, DownloadError, Entry, FileSpec
+
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def toy_entry(base: str, files: dict[str, bytes], **kw) -> Entry:
+    specs = tuple(FileSpec(n, f"{base}/{n}" if base else None, sha(b)) for n, b in files.items())
+    return Entry("toy", "dataset", specs, "CC0", "nobody 2024", "a toy dataset", **kw)
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    """Two ULMFIT_DATA dirs and an empty cache, all under tmp_path."""
+    a, b, cache = tmp_path / "a", tmp_path / "b", tmp_path / "cache"
+    for d in (a, b):
+        d.mkdir()
+    monkeypatch.setenv("ULMFIT_DATA", os.pathsep.join([str(a), str(b)]))
+    monkeypatch.setenv("ULMFIT_CACHE", str(cache))
+    return a, b, cache
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, tuple[bytes, int | None]] = {}  # path -> (body, Content-Length to announce)
+    hits: list[str] = []
+
+    def do_GET(self):
+        self.hits.append(self.path)
+        if self.path not in self.routes:
+            self.send_error(404)
+            return
+        body, length = self.routes[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)  # if `length` is larger, the connection now closes mid-transfer
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """A real HTTP server on 127.0.0.1 (random port); yields (base_url, routes, hits)."""
+    routes: dict[str, tuple[bytes, int | None]] = {}
+    hits: list[str] = []
+    handler = type("H", (_Handler,), {"routes": routes, "hits": hits})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}", routes, hits
+    httpd.shutdown()
+    httpd.server_close()
+
+
+# --- resolution ----------------------------------------------------------------------------------
+
+
+def test_resolution_order(dirs):
+    a, b, cache = dirs
+    entry = toy_entry("", {"train.tsv": b"x\t1\n"})
+    (b / "toy").mkdir()
+    (b / "toy" / "train.tsv").write_bytes(b"x\t1\n")
+    assert registry.fetch(entry) == b / "toy"  # only in the second dir
+    assert registry.fetch_file(entry, "train.tsv") == b / "toy" / "train.tsv"
+    (a / "toy").mkdir()
+    (a / "toy" / "train.tsv").write_bytes(b"x\t1\n")
+    assert registry.fetch(entry) == a / "toy"  # the first dir wins
+    assert registry.fetch_file(entry, "train.tsv") == a / "toy" / "train.tsv"
+    assert not cache.exists()  # nothing written anywhere
+
+
+def test_not_found_lists_every_place_and_url(dirs, server):
+    a, b, cache = dirs
+    base, _, _ = server
+    entry = toy_entry(base, {"train.tsv": b"data"})  # the server has no route: 404
+    with pytest.raises(FileNotFoundError) as info:
+        registry.fetch_file(entry, "train.tsv")
+    msg = str(info.value)
+    for d in (a, b, cache):
+        assert str(d / "toy" / "train.tsv") in msg
+    assert f"{base}/train.tsv" in msg and "404" in msg
+    assert not (cache / "toy" / "train.tsv").exists()
+
+
+def test_not_found_local_only_says_how_to_get_it(dirs):
+    entry = Entry(
+        "toy", "dataset", (FileSpec("a.jsonl", None, None),), "CC0", "-", "-", note="Built by X."
+    )
+    with pytest.raises(FileNotFoundError, match=r"(?s)a\.jsonl.*cannot be downloaded.*Built by X"):
+        registry.fetch(entry)
+
+
+def test_unknown_entry_suggests_a_name():
+    with pytest.raises(ValueError, match="Did you mean 'poem_sentiment'"):
+        registry.get_entry("poem_sentimnet")
+
+
+# --- downloads -----------------------------------------------------------------------------------
+
+
+def test_download_success_and_reuse(dirs, server):
+    _, _, cache = dirs
+    base, routes, hits = server
+    body = b"hello\tworld\n" * 1000
+    routes["/train.tsv"] = (body, None)
+    entry = toy_entry(base, {"train.tsv": body})
+    path = registry.fetch(entry)
+    assert path == cache / "toy"
+    assert (path / "train.tsv").read_bytes() == body
+    assert sorted(p.name for p in path.iterdir()) == ["train.tsv"]  # no temp file left
+    assert registry.fetch_file(entry, "train.tsv") == path / "train.tsv"
+    assert hits == ["/train.tsv"]  # the second call found the cached file
+    assert [c.status for c in registry.verify(entry)] == ["ok"]
+
+
+def test_download_checksum_mismatch_leaves_nothing(tmp_path, server):
+    base, routes, _ = server
+    routes["/train.tsv"] = (b"tampered", None)
+    entry = toy_entry(base, {"train.tsv": b"original"})
+    with pytest.raises(ChecksumError) as info:
+        registry.download(entry, "train.tsv", tmp_path)
+    msg = str(info.value)
+    assert "train.tsv" in msg and sha(b"original") in msg and sha(b"tampered") in msg
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_interrupted_leaves_nothing(tmp_path, server):
+    base, routes, _ = server
+    body = b"x" * 5000
+    routes["/train.tsv"] = (body[:2000], 5000)  # announces 5000 bytes, sends 2000, closes
+    entry = toy_entry(base, {"train.tsv": body})
+    with pytest.raises(DownloadError, match=r"train\.tsv.*(interrupted|failed)"):
+        registry.download(entry, "train.tsv", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_sha256_warns(tmp_path, server):
+    base, routes, _ = server
+    routes["/model.bin"] = (b"weights", None)
+    entry = Entry(
+        "toy", "pretrained", (FileSpec("model.bin", f"{base}/model.bin", None),), "-", "-", "-"
+    )
+    with pytest.warns(UserWarning, match="no published sha256"):
+        path = registry.download(entry, "model.bin", tmp_path)
+    assert path.read_bytes() == b"weights"
+
+
+def _tgz(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_archive_download_extract_and_marker(dirs, server):
+    _, _, cache = dirs
+    base, routes, hits = server
+    archive = _tgz({"toy-model/weights.pth": b"w" * 100, "toy-model/itos.pkl": b"v"})
+    routes["/toy.tgz"] = (archive, None)
+    entry = Entry(
+        "toy", "pretrained", (FileSpec("toy.tgz", f"{base}/toy.tgz", sha(archive)),), "-", "-", "-",
+        extracts_to="toy-model", contents=(FileSpec("weights.pth", None, sha(b"w" * 100)),),
+    )  # fmt: skip
+    path = registry.fetch(entry)
+    assert path == cache / "toy"
+    assert (path / "weights.pth").read_bytes() == b"w" * 100
+    assert json.loads((path / registry.MARKER).read_text())["sha256"] == sha(archive)
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no temp dirs left
+    assert registry.fetch_file(entry, "itos.pkl") == path / "itos.pkl"
+    with pytest.raises(FileNotFoundError, match=r"nope\.txt.*itos\.pkl, weights\.pth"):
+        registry.fetch_file(entry, "nope.txt")
+    assert hits == ["/toy.tgz"]
+    assert {c.filename: c.status for c in registry.verify(entry)} == {
+        "toy.tgz": "ok",
+        "weights.pth": "ok",
+    }
+
+
+def test_archive_in_name_folder_without_known_contents(dirs):
+    """Like fastai's wt103 archives: contents not listed, top folder named differently."""
+    a, _, cache = dirs
+    archive = _tgz({"other-name/lstm.pth": b"w", "other-name/vocab.pkl": b"v"})
+    (a / "toy").mkdir()
+    (a / "toy" / "toy.tgz").write_bytes(archive)  # DIR/NAME/<archive>: not an extracted copy
+    entry = Entry(
+        "toy",
+        "pretrained",
+        (FileSpec("toy.tgz", None, sha(archive)),),
+        "-",
+        "-",
+        "-",
+        extracts_to="toy",
+    )
+    assert registry.fetch(entry) == cache / "toy"
+    assert sorted(p.name for p in (cache / "toy").iterdir()) == [
+        registry.MARKER,
+        "lstm.pth",
+        "vocab.pkl",
+    ]
+
+
+def test_local_archive_with_bad_checksum_is_not_extracted(dirs):
+    a, _, cache = dirs
+    (a / "toy.tgz").write_bytes(_tgz({"toy/x.txt": b"x"}))
+    entry = Entry(
+        "toy",
+        "pretrained",
+        (FileSpec("toy.tgz", None, "0" * 64),),
+        "-",
+        "-",
+        "-",
+        extracts_to="toy",
+    )
+    with pytest.raises(ChecksumError, match="toy.tgz"):
+        registry.fetch(entry)
+    assert not (cache / "toy").exists()
+
+
+# --- safe extraction -----------------------------------------------------------------------------
+
+
+def _evil_tar(path: Path, info: tarfile.TarInfo, data: bytes = b"") -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        good = tarfile.TarInfo("ok.txt")
+        tf.addfile(good, io.BytesIO(b""))
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _link(name: str, target: str, kind: bytes) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info
+
+
+@pytest.mark.parametrize(
+    "info, bad",
+    [
+        (tarfile.TarInfo("../evil.txt"), "../evil.txt"),
+        (tarfile.TarInfo("sub/../../evil.txt"), "sub/../../evil.txt"),
+        (tarfile.TarInfo("/tmp/evil.txt"), "/tmp/evil.txt"),
+        (_link("link", "../../outside", tarfile.SYMTYPE), "link"),
+        (_link("link", "/etc/passwd", tarfile.SYMTYPE), "link"),
+        (_link("hard", "../outside", tarfile.LNKTYPE), "hard"),
+        (_link("dev", "", tarfile.CHRTYPE), "dev"),
+    ],
+)
+def test_safe_extract_refuses(tmp_path, info, bad):
+    archive = _evil_tar(tmp_path / "evil.tgz", info, b"pwned" if info.isfile() else b"")
+    dest = tmp_path / "out" / "dest"
+    with pytest.raises(ValueError, match="refusing") as err:
+        registry.safe_extract(archive, dest)
+    assert repr(bad) in str(err.value)
+    assert list(dest.iterdir()) == []  # refused before anything was written
+    assert not list(tmp_path.rglob("evil.txt"))
+
+
+def test_safe_extract_refuses_zip_traversal(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../evil.txt", "pwned")
+    with pytest.raises(ValueError, match=r"'\.\./evil\.txt'"):
+        registry.safe_extract(archive, tmp_path / "dest")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_safe_extract_allows_internal_links(tmp_path):
+    archive = tmp_path / "ok.tgz"
+    with tarfile.open(archive, "w:gz") as tf:
+        info = tarfile.TarInfo("d/a.txt")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"hi"))
+        tf.addfile(_link("d/b.txt", "a.txt", tarfile.SYMTYPE))
+    registry.safe_extract(archive, tmp_path / "dest")
+    assert (tmp_path / "dest" / "d" / "b.txt").read_text() == "hi"
+
+
+# --- the real registry against the course's shared copies ----------------------------------------
+
+
+@pytest.fixture
+def shared_env(tmp_path, monkeypatch):
+    # CI always has ../shared: a missing folder is an error, not a skip.
+    assert (SHARED / "data").is_dir(), f"{SHARED} is missing: the course's shared data is required"
+    monkeypatch.setenv("ULMFIT_DATA", f"{SHARED / 'data'}{os.pathsep}{SHARED / 'pretrained'}")
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_fetch_real_dataset(shared_env):
+    assert registry.fetch("poem_sentiment") == SHARED / "data" / "poem_sentiment"
+    assert (
+        registry.fetch_file("goemotions", "emotions.txt")
+        == SHARED / "data" / "goemotions" / "emotions.txt"
+    )
+
+
+def test_fetch_real_pretrained(shared_env, monkeypatch):
+    path = registry.fetch("general-fwd")  # verifies and extracts the 57 MB archive into the cache
+    assert path == shared_env / "general-fwd"
+    assert {p.name for p in path.iterdir()} >= {"lstm_fwd.pth", "itos.pkl", "train_log.json"}
+    itos = registry.get_entry("general-fwd").file("itos.pkl")
+    assert registry.sha256_file(path / "itos.pkl") == itos.sha256
+
+    def no_rehash(path):
+        raise AssertionError(f"hashed {path} again")
+
+    monkeypatch.setattr(registry, "sha256_file", no_rehash)  # the marker says it is done
+    assert registry.fetch_file("general-fwd", "lstm_fwd.pth") == path / "lstm_fwd.pth"
+    archive = SHARED / "pretrained" / "general-fwd.tgz"
+    assert registry.fetch_file("general-fwd", "general-fwd.tgz") == archive
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "poem_sentiment",
+        "goemotions",
+        "general_corpus",
+        "wikitext-2",
+        "nltk_public_domain_speeches",
+        "general-bwd",
+    ],
+)
+def test_registry_digests_match_shared_copies(shared_env, name):
+    """Every sha256 in the registry was copied correctly (hashes the shared copies)."""
+    checks = registry.verify(name)
+    assert checks and all(c.status == "ok" for c in checks if c.path), checks
+    files = [f.filename for f in registry.get_entry(name).files]
+    assert all(c.path for c in checks if c.filename in files), checks
+
+
+def test_registry_entries_are_complete():
+    for entry in registry.REGISTRY.values():
+        assert entry.kind in ("dataset", "pretrained")
+        assert entry.licence and entry.citation and entry.description
+        for f in entry.files:
+            assert f.url or "shared" in entry.note, f"{entry.name}/{f.filename}: no URL and no note"
+            assert f.sha256 or "sha256" in entry.note, (
+                f"{entry.name}/{f.filename}: unexplained missing sha256"
+            )
+            if f.sha256:
+                assert len(f.sha256) == 64 and int(f.sha256, 16) >= 0
