@@ -26,12 +26,32 @@ OUT = ROOT / "notebooks"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
-def md(text: str) -> tuple[str, str]:
+def md(text: str, slide: bool = False) -> tuple[str, str] | tuple[str, str, dict]:
+    """A markdown cell; ``slide=True`` tags it as a reveal.js slide (and for the story deck)."""
+    if slide:
+        return ("md", text, {"slideshow": {"slide_type": "slide"}})
     return ("md", text)
 
 
 def code(text: str) -> tuple[str, str]:
     return ("code", text)
+
+
+# Every notebook's first code cell (see docs/colab.md): installs the package on Colab and other
+# hosted Jupyter, and changes nothing on a machine set up with `make lab`.
+SETUP_CELL = """
+# Setup: on Google Colab or another hosted Jupyter, install the course package if it is missing
+# (on a machine set up with `make lab` this changes nothing). KIT: optional path or URL of the
+# workshop kit (ulmfit-kit.tar.gz: the course's data and pretrained models, see docs/facilitator_guide.md).
+KIT = ""
+try:
+    import ulmfit_lesson
+except ImportError:
+    %pip install -q --no-deps "ulmfit-lesson @ git+https://github.com/OWNER/ulmfit-lesson"
+from ulmfit_lesson import workshop
+
+workshop.hosted_setup(KIT)
+"""
 
 
 # ------------------------------------------------------------------------------------ notebooks
@@ -1212,22 +1232,40 @@ NB03 = [
 ]
 # fmt: on
 
-NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
+NOTEBOOKS: dict[str, list[tuple]] = {
     "01_tokens_and_vocabulary.ipynb": NB01,
     "02_language_model_batches.ipynb": NB02,
     "03_inside_the_awd_lstm.ipynb": NB03,
 }
 
 
-def build(filename: str, cells: list[tuple[str, str]]) -> str:
-    """The notebook JSON text for ``cells``."""
+def _load_sources() -> None:
+    """Add the notebooks defined in ``tools/notebook_sources/nb*.py`` (``FILENAME``, ``CELLS``)."""
+    import importlib.util
+
+    for path in sorted((ROOT / "tools" / "notebook_sources").glob("nb*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        NOTEBOOKS[module.FILENAME] = module.CELLS
+
+
+_load_sources()
+
+
+def build(filename: str, cells: list[tuple]) -> str:
+    """The notebook JSON text for ``cells``, with ``SETUP_CELL`` before the first code cell."""
     nb = new_notebook()
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     prefix = filename.split("_")[0]
-    for i, (kind, text) in enumerate(cells):
+    first_code = next(i for i, cell in enumerate(cells) if cell[0] == "code")
+    cells = list(cells[:first_code]) + [code(SETUP_CELL)] + list(cells[first_code:])
+    for i, (kind, text, *meta) in enumerate(cells):
         text = textwrap.dedent(text).strip("\n")
         cell = new_markdown_cell(text) if kind == "md" else new_code_cell(text)
         cell.id = f"nb{prefix}-{i:02d}"
+        if meta:
+            cell.metadata.update(meta[0])
         nb.cells.append(cell)
     nbformat.validate(nb)
     return nbformat.writes(nb) + "\n"
