@@ -107,7 +107,12 @@ class WeightDropout(nn.Module):
     def dropped_weight(self) -> Tensor:
         """The W_hh this forward pass uses: DropConnect'ed in training, the raw one in eval."""
         raw = getattr(self, f"{self.layer_name}_raw")
-        return F.dropout(raw, p=self.weight_p, training=self.training)
+        if self.training and self.weight_p > 0:
+            return F.dropout(raw, p=self.weight_p)
+        # A plain-Tensor view, not the Parameter itself: given an nn.Parameter, functional_call
+        # would register one in the LSTM, and a stray `module.weight_hh_l0` would then show up in
+        # parameters() and state_dict() after the call.
+        return raw.view_as(raw)
 
     def forward(self, x: Tensor, hidden: tuple[Tensor, Tensor] | None = None):
         weights = {self.layer_name: self.dropped_weight()}
