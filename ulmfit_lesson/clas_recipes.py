@@ -1,0 +1,732 @@
+"""Stage 3 of ULMFiT as a recipe: fine-tune a classifier on top of the fine-tuned language model.
+
+``train_classifier`` does ULMFiT §3.3 ("Target task classifier fine-tuning") explicitly:
+
+1. labels -> ids (names sorted; clear errors for missing labels, a single class, and labels in the
+   validation set that training never saw);
+2. texts -> tokens -> ids with the *language model's* vocabulary;
+3. ``build_classifier``: the LM's encoder + a new head (two BatchNorm/Dropout/Linear blocks);
+4. **gradual unfreezing** (§3.3): train only the head for one epoch, then unfreeze one more layer
+   group per epoch, then train everything for the remaining epochs;
+5. at every stage: **discriminative learning rates** (§3.2: the top group at ``lr``, each group
+   below divided by 2.6) and a fresh **slanted triangular** schedule over the stage (§3.2);
+6. Adam with betas (0.7, 0.99) (§4.1), gradient clipping, AR/TAR (alpha 2, beta 1) on the encoder's
+   outputs (fastai applies them to the classifier too);
+7. after every epoch: validation loss, accuracy and macro-F1. Multi-label (sigmoid + binary cross-
+   entropy): at the end one threshold per label is tuned on the validation set (default 0.5).
+
+Each switch is a parameter, so the paper's ablations (Table 6: LM fine-tuning variants, run through
+``ulmfit_pipeline``; Table 7: classifier fine-tuning variants) are calls with different arguments::
+
+    Table 7 row                 train_classifier(...)
+    From scratch                lm=None (random encoder, vocab from the training texts)
+    Full                        gradual_unfreezing=False, discriminative=False, schedule="constant"
+    Full + discr                gradual_unfreezing=False, schedule="constant"
+    Last                        stages=[(-1, epochs)]
+    Freez                       discriminative=False, schedule="constant"
+    Freez + discr               schedule="constant"
+    Freez + stlr / + cos        discriminative=False, schedule="stlr" / "one_cycle"
+    ULMFiT (Freez+discr+stlr)   the defaults
+
+``ulmfit_pipeline`` chains stage 2 (``lm_recipes.finetune_lm``) and stage 3 for DataFrames; the CLI
+and the notebooks use it. Metrics (accuracy, macro-F1, confusion matrix) are written out below in a
+few lines each, so nothing depends on scikit-learn.
+
+Reference: fastai v0.7 ``courses/dl2/imdb_scripts/train_clas.py`` (the paper's script), fastai v2
+``text_classifier_learner`` + ``fit_one_cycle`` stages (fastbook ch. 10).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .clas_loader import ClasLoader
+from .classifier import (
+    BPTT,
+    DROP_MULT,
+    ULMFiTClassifier,
+    build_classifier,
+    masked_ar_tar,
+    predict_logits,
+)
+from .config import CLAS_DROPOUTS, AWDLSTMConfig
+from .losses import AR_ALPHA, TAR_BETA
+from .models import LanguageModel
+from .predict import TextClassifier
+from .progress import make_progress
+from .schedules import (
+    DISCRIMINATIVE_FACTOR,
+    ONE_CYCLE_MOMS,
+    Schedule,
+    UnfreezeStage,
+    discriminative_lrs,
+    freeze_to,
+    gradual_unfreezing,
+    one_cycle_moms,
+    param_groups,
+)
+from .tokenizer import tokenize_texts
+from .train import ADAM_BETAS, ADAM_EPS, WEIGHT_DECAY, resolve_device
+from .vocab import Vocab
+
+CLAS_LR = 0.01  # ULMFiT §4.1: "a base learning rate of ... 0.01 for fine-tuning the classifier"
+CLAS_BS = 64  # ULMFiT §4.1: "a batch size of 64"
+CLAS_EPOCHS = 6  # 4 gradual-unfreezing epochs (5 groups) + 2 with everything unfrozen
+CLAS_GRAD_CLIP = 25.0  # fastai v0.7 train_clas.py: learn.clip = 25
+DEFAULT_THRESHOLD = 0.5
+
+
+# ---------------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------------
+
+
+def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Share of predictions equal to the truth."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float((y_true == y_pred).mean()) if len(y_true) else float("nan")
+
+
+def confusion_matrix(
+    y_true: Sequence[int], y_pred: Sequence[int], n_classes: int
+) -> list[list[int]]:
+    """``cm[i][j]`` = how many examples of true class ``i`` were predicted as class ``j``."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
+    return cm.tolist()
+
+
+def _f1(tp: float, fp: float, fn: float) -> float:
+    """F1 = 2 tp / (2 tp + fp + fn): the harmonic mean of precision and recall."""
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+
+
+def f1_per_class(cm: Sequence[Sequence[int]]) -> list[float]:
+    """F1 of each class from a confusion matrix (NaN for a class neither present nor predicted)."""
+    cm = np.asarray(cm)
+    tp = np.diag(cm)
+    return [_f1(tp[i], cm[:, i].sum() - tp[i], cm[i].sum() - tp[i]) for i in range(len(cm))]
+
+
+def macro_f1(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> float:
+    """Unweighted mean of the per-class F1 scores over the classes that occur in the truth or the
+    predictions (scikit-learn's ``f1_score(average='macro')``). Every class counts the same, so a
+    classifier that ignores a rare class is penalised, which accuracy hides."""
+    scores = [s for s in f1_per_class(confusion_matrix(y_true, y_pred, n_classes)) if s == s]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def multilabel_counts(y_true: np.ndarray, y_pred: np.ndarray) -> list[dict[str, int]]:
+    """Per label: ``tp``, ``fp``, ``fn``, ``tn`` of 0/1 arrays (n, n_labels)."""
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    return [
+        dict(
+            tp=int((t & p).sum()),
+            fp=int((~t & p).sum()),
+            fn=int((t & ~p).sum()),
+            tn=int((~t & ~p).sum()),
+        )  # fmt: skip
+        for t, p in zip(y_true.T, y_pred.T)
+    ]
+
+
+def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """``accuracy`` (exact match: every label of a text right), ``macro_f1`` (mean per-label F1 over
+    labels present or predicted), ``label_f1`` and ``label_counts``."""
+    counts = multilabel_counts(y_true, y_pred)
+    label_f1 = [_f1(c["tp"], c["fp"], c["fn"]) for c in counts]
+    present = [s for s in label_f1 if s == s]
+    exact = (np.asarray(y_true, bool) == np.asarray(y_pred, bool)).all(axis=1)
+    return {
+        "accuracy": float(exact.mean()) if len(exact) else float("nan"),
+        "macro_f1": float(np.mean(present)) if present else float("nan"),
+        "label_f1": label_f1,
+        "label_counts": counts,
+    }
+
+
+def tune_thresholds(
+    probs: np.ndarray, y_true: np.ndarray, grid: Sequence[float] | None = None
+) -> list[float]:
+    """One decision threshold per label: the grid value with the best F1 of that label.
+
+    Ties go to the value closest to 0.5; a label without positives in ``y_true`` keeps 0.5.
+    Why per label: a rare emotion's probabilities rarely reach 0.5 even when right; a common one's
+    may exceed it when wrong. Tune on validation data, never on the test set.
+    """
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2) if grid is None else np.asarray(grid)
+    probs, y_true = np.asarray(probs), np.asarray(y_true, bool)
+    thresholds = []
+    for j in range(probs.shape[1]):
+        if not y_true[:, j].any():
+            thresholds.append(DEFAULT_THRESHOLD)
+            continue
+        best, best_t = -1.0, DEFAULT_THRESHOLD
+        for t in sorted(grid, key=lambda t: abs(t - DEFAULT_THRESHOLD)):
+            pred = probs[:, j] >= t
+            tp = (pred & y_true[:, j]).sum()
+            score = _f1(tp, (pred & ~y_true[:, j]).sum(), (~pred & y_true[:, j]).sum())
+            if score > best:
+                best, best_t = score, float(t)
+        thresholds.append(best_t)
+    return thresholds
+
+
+# ---------------------------------------------------------------------------------------------------
+# Labels
+# ---------------------------------------------------------------------------------------------------
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _where(split: str, sources: Mapping[str, str] | None) -> str:
+    return f"{split} ({sources[split]})" if sources and split in sources else split
+
+
+def _rows(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:10])
+    return shown + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+
+
+def _label_sets(labels: Sequence, delim: str, split: str, sources) -> list[list[str]]:
+    """Multi-label targets as lists of names: lists/tuples/sets as they are, strings split."""
+    out, missing = [], []
+    for i, value in enumerate(labels):
+        if isinstance(value, (list, tuple, set, np.ndarray)):
+            out.append([str(v).strip() for v in value if not _missing(v)])
+        elif _missing(value):
+            missing.append(i)
+        else:
+            out.append([s.strip() for s in str(value).split(delim) if s.strip()])
+    if missing:
+        raise ValueError(
+            f"missing label (NaN or empty) in {_where(split, sources)} at rows {_rows(missing)}"
+        )
+    return out
+
+
+def label_names_of(
+    labels: Sequence, multi_label: bool = False, label_delim: str = ",", sources=None
+) -> list[str]:
+    """The sorted label names of the training labels (numbers sorted as numbers).
+
+    Raises ``ValueError`` naming the rows of missing (NaN/None/empty) labels, or the class when
+    there is only one (a classifier needs two).
+    """
+    if multi_label:
+        names = {n for s in _label_sets(labels, label_delim, "train", sources) for n in s}
+    else:
+        missing = [i for i, v in enumerate(labels) if _missing(v)]
+        if missing:
+            where = _where("train", sources)
+            raise ValueError(f"missing label (NaN or empty) in {where} at rows {_rows(missing)}")
+        values = set(labels)
+        if all(isinstance(v, (int, np.integer)) for v in values):
+            return [str(v) for v in sorted(values)]
+        names = {str(v) for v in values}
+    if len(names) < 2:
+        raise ValueError(
+            f"{_where('train', sources)} has a single class, {sorted(names)[:1]}: a classifier "
+            "needs examples of at least two labels"
+        )
+    return sorted(names)
+
+
+def encode_labels(
+    labels: Sequence,
+    label_names: Sequence[str],
+    multi_label: bool = False,
+    split: str = "train",
+    label_delim: str = ",",
+    sources: Mapping[str, str] | None = None,
+) -> np.ndarray:
+    """Label names -> class ids (n,), or 0/1 rows (n, n_labels) for multi-label.
+
+    Raises ``ValueError`` naming the split (and its file, from ``sources``) and the unknown labels:
+    a label the training set never had cannot be predicted, so it is an error, not a silent miss.
+    """
+    index = {n: i for i, n in enumerate(label_names)}
+    if multi_label:
+        sets = _label_sets(labels, label_delim, split, sources)
+        unknown = sorted({n for s in sets for n in s if n not in index})
+        rows = [i for i, s in enumerate(sets) if any(n not in index for n in s)]
+        out = np.zeros((len(sets), len(label_names)), dtype=np.float32)
+        for i, s in enumerate(sets):
+            for n in s:
+                if n in index:
+                    out[i, index[n]] = 1.0
+    else:
+        missing = [i for i, v in enumerate(labels) if _missing(v)]
+        if missing:
+            raise ValueError(
+                f"missing label (NaN or empty) in {_where(split, sources)} at rows {_rows(missing)}"
+            )
+        names = [str(v) for v in labels]
+        unknown = sorted({n for n in names if n not in index})
+        rows = [i for i, n in enumerate(names) if n not in index]
+        out = np.array([index.get(n, -1) for n in names], dtype=np.int64)
+    if unknown:
+        raise ValueError(
+            f"label(s) {', '.join(repr(u) for u in unknown[:10])} in {_where(split, sources)} "
+            f"(rows {_rows(rows)}) never appear in the training labels {list(label_names)}; "
+            "the classifier can only predict labels it was trained on"
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# The recipe
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClassifierResult:
+    """What ``train_classifier`` returns.
+
+    ``history``: one record per epoch: ``epoch``, ``stage``, ``freeze_to``, ``trainable_groups``,
+    ``train_loss``, ``valid_loss``, ``accuracy``, ``macro_f1``, ``lrs`` (the stage's peak LR per
+    group), ``seconds``. ``metrics``: the final validation metrics (with tuned thresholds for multi-label).
+    """
+
+    model: ULMFiTClassifier
+    vocab: Vocab
+    label_names: list[str]
+    multi_label: bool = False
+    thresholds: list[float] | None = None
+    history: list[dict] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def classifier(self) -> TextClassifier:
+        """The model ready for raw text (``predict``, ``contributions``, ``save``)."""
+        return TextClassifier(
+            self.model, self.vocab, self.label_names, self.multi_label, self.thresholds,
+            self.settings,
+        )  # fmt: skip
+
+
+def plan_stages(n_groups: int, epochs: int, gradual: bool = True) -> list[UnfreezeStage]:
+    """The unfreezing plan for ``epochs`` epochs over ``n_groups`` layer groups.
+
+    Gradual (ULMFiT §3.3): one epoch with the top group, one more group each epoch, then all groups
+    for the remaining epochs. With fewer epochs than groups, the last epoch trains everything anyway
+    (the paper's "until convergence at the last iteration"). Not gradual: all groups throughout.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if not gradual:
+        return [UnfreezeStage(0, epochs)]
+    n_gradual = min(epochs - 1, n_groups - 1)
+    return gradual_unfreezing(n_gradual + 1, epochs_after=epochs - n_gradual)
+
+
+CHECKPOINT_NAMES = ("encoder.pt", "lm.pt", "classifier.pt")  # what a recipe's folder holds
+
+
+def _checkpoint_file(path: Path) -> Path | None:
+    """``path`` itself if it is one of our ``.pt`` checkpoints, or the one in a recipe's folder."""
+    if path.is_dir():
+        return next((path / n for n in CHECKPOINT_NAMES if (path / n).is_file()), None)
+    return path if path.is_file() and path.suffix == ".pt" else None
+
+
+def _resolve_lm(lm, vocab: Vocab | None) -> tuple[Any, Vocab | None]:
+    """(encoder source for ``build_classifier``, vocabulary) from the many ways to name an LM."""
+    if lm is None:
+        return None, vocab
+    if hasattr(lm, "model") and hasattr(lm, "vocab"):  # lm_recipes.LMResult
+        return lm.model, vocab or lm.vocab
+    if isinstance(lm, tuple):  # (model, itos), as load_fastai_lm returns
+        return lm[0], vocab or Vocab(list(lm[1]))
+    if isinstance(lm, (str, Path)):
+        file = _checkpoint_file(Path(lm))
+        if file is not None:  # one of ours: build_classifier reads the encoder from it
+            from .checkpoint import load_checkpoint
+
+            itos = load_checkpoint(file).get("itos")
+            if vocab is None and itos is None:
+                raise ValueError(f"{file} holds no vocabulary; pass vocab=")
+            return file, vocab or Vocab(itos)
+        from .lm_recipes import load_lm  # a registry name, a fastai folder or archive
+
+        model, itos = load_lm(lm)
+        return model, vocab or Vocab(itos)
+    if vocab is None:
+        raise ValueError(
+            "pass vocab= (the vocabulary the language model was fine-tuned with) with a "
+            f"{type(lm).__name__}"
+        )
+    return lm, vocab
+
+
+def train_classifier(
+    train_texts: Sequence[str],
+    train_labels: Sequence,
+    valid_texts: Sequence[str] | None = None,
+    valid_labels: Sequence | None = None,
+    *,
+    lm: Any = None,
+    vocab: Vocab | Sequence[str] | None = None,
+    multi_label: bool = False,
+    epochs: int = CLAS_EPOCHS,
+    lr: float = CLAS_LR,
+    bs: int = CLAS_BS,
+    seed: int = 0,
+    discriminative: bool = True,
+    lr_factor: float = DISCRIMINATIVE_FACTOR,
+    schedule: str = "stlr",
+    gradual_unfreezing: bool = True,
+    stages: Sequence[tuple[int, int]] | None = None,
+    drop_mult: float = DROP_MULT,
+    bptt: int = BPTT,
+    max_len: int | None = None,
+    wd: float = WEIGHT_DECAY,
+    clip: float | None = CLAS_GRAD_CLIP,
+    betas: tuple[float, float] = ADAM_BETAS,
+    alpha: float = AR_ALPHA,
+    beta: float = TAR_BETA,
+    label_names: Sequence[str] | None = None,
+    label_delim: str = ",",
+    tune_threshold: bool = True,
+    sources: Mapping[str, str] | None = None,
+    scratch_sizes: Mapping[str, int] | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    on_epoch: Callable[[dict, ULMFiTClassifier, torch.optim.Optimizer], None] | None = None,
+) -> ClassifierResult:
+    """Stage 3 (ULMFiT §3.3): train a classifier on the fine-tuned LM (recipe: module docstring).
+
+    Args:
+        train_texts, train_labels: raw texts and their labels (names or ints; multi-label: lists of
+            names, or strings joined by ``label_delim``).
+        valid_texts, valid_labels: evaluated after every epoch (and used to tune multi-label
+            thresholds).
+        lm: the language model: an ``LMResult`` (``lm_recipes.finetune_lm``), a ``(model, itos)``
+            pair, a ``LanguageModel`` (with ``vocab=``), a checkpoint file/folder (``lm.pt``,
+            ``encoder.pt``), a registry name (``'general-fwd'``) - or ``None`` for a randomly
+            initialised encoder (Table 7 "from scratch"; vocabulary from the training texts).
+        vocab: the vocabulary the LM reads (taken from ``lm`` when it has one).
+        epochs: in all; with gradual unfreezing the first ``n_groups - 1`` add one group each.
+        lr: the top group's peak learning rate; with ``discriminative``, group ``l - 1`` gets
+            ``lr_l / lr_factor`` (2.6).
+        schedule: ``"stlr"`` (ULMFiT), ``"one_cycle"`` (fastai, cosine; beta1 cycles 0.8-0.7-0.8) or
+            ``"constant"``; a fresh schedule spans each unfreezing stage.
+        gradual_unfreezing: off = all groups train from the first epoch. ``stages`` overrides the
+            plan: ``[(freeze_to, n_epochs), ...]``, e.g. ``[(-1, epochs)]`` trains only the head.
+        drop_mult: scales the classifier dropouts (``CLAS_DROPOUTS``, ULMFiT §4.1).
+        bptt, max_len: BPT3C chunk length and kept tokens (default ``20 * bptt``).
+        wd, clip, betas, alpha, beta: AdamW weight decay, max gradient norm, Adam betas (ULMFiT: 0.7,
+            0.99), AR/TAR weights.
+        label_names: fix the label order (default: sorted training labels).
+        sources: names for error messages, e.g. ``{"train": "data/train.csv", "valid": ...}``.
+        scratch_sizes: ``emb_size``/``hidden_size``/``n_layers`` of the encoder when ``lm=None``.
+        on_epoch: called after every epoch with ``(record, model, optimizer)`` (plots, snapshots).
+    Returns: a :class:`ClassifierResult` (``.classifier`` is the ready-to-use ``TextClassifier``).
+    """
+    settings = {
+        k: v for k, v in locals().items()
+        if isinstance(v, (int, float, str, bool)) or v is None
+    }  # fmt: skip
+    start = time.time()
+    device = resolve_device(device)
+    if len(train_texts) != len(train_labels):
+        raise ValueError(f"{len(train_texts)} training texts but {len(train_labels)} labels")
+    if (valid_texts is None) != (valid_labels is None):
+        raise ValueError("give both valid_texts and valid_labels, or neither")
+    if bs < 2:
+        raise ValueError(f"bs must be >= 2 (BatchNorm needs two examples), got {bs}")
+    if label_names is None:
+        names = label_names_of(train_labels, multi_label, label_delim, sources)
+    else:
+        names = [str(n) for n in label_names]
+    y_train = encode_labels(train_labels, names, multi_label, "train", label_delim, sources)
+    y_valid = None
+    if valid_texts is not None:
+        if len(valid_texts) != len(valid_labels):
+            raise ValueError(f"{len(valid_texts)} validation texts but {len(valid_labels)} labels")
+        y_valid = encode_labels(valid_labels, names, multi_label, "valid", label_delim, sources)
+
+    # Texts -> ids with the language model's vocabulary.
+    if vocab is not None and not isinstance(vocab, Vocab):
+        vocab = Vocab(list(vocab))  # an itos list
+    source, vocab = _resolve_lm(lm, vocab)
+    train_tokens = tokenize_texts(train_texts)
+    torch.manual_seed(seed)
+    if source is None:  # Table 7 "from scratch": no pretrained knowledge at all
+        vocab = vocab or Vocab.build(train_tokens)
+        config = AWDLSTMConfig(len(vocab), **dict(scratch_sizes or {})).with_dropouts(
+            CLAS_DROPOUTS, drop_mult
+        )
+        model = ULMFiTClassifier(config, len(names), bptt, max_len)
+    else:
+        model = build_classifier(source, len(names), vocab, drop_mult, bptt=bptt, max_len=max_len)
+    model = model.to(device)
+
+    def ids(token_lists):
+        return [torch.as_tensor(vocab.numericalize(t), dtype=torch.long) for t in token_lists]
+
+    train_loader = ClasLoader(ids(train_tokens), y_train, bs, bptt, shuffle=True, seed=seed)
+    valid_loader = None
+    if valid_texts is not None:
+        valid_loader = ClasLoader(ids(tokenize_texts(valid_texts)), y_valid, bs, bptt)
+
+    # Optimizer over all layer groups; frozen parameters get no gradient, so Adam skips them.
+    groups = model.groups
+    lrs = discriminative_lrs(lr, len(groups), lr_factor) if discriminative else [lr] * len(groups)
+    optimizer = torch.optim.AdamW(
+        param_groups(groups, lrs, model), lr=lr, betas=betas, eps=ADAM_EPS, weight_decay=wd
+    )
+    if stages:
+        plan = [UnfreezeStage(*stage) for stage in stages]
+    else:
+        plan = plan_stages(len(groups), epochs, gradual_unfreezing)
+    loss_fn = _loss_fn(multi_label)
+    result = ClassifierResult(model, vocab, names, multi_label, settings=settings)
+    bar = make_progress(sum(s.n_epochs for s in plan) * len(train_loader), "classifier", progress)
+    epoch = 0
+    try:
+        for stage_no, stage in enumerate(plan):
+            freeze_to(groups, stage.freeze_to)
+            total = stage.n_epochs * len(train_loader)
+            sched = Schedule(total, lrs, kind=schedule)
+            step = 0
+            for _ in range(stage.n_epochs):
+                t0, loss_sum, n_seen = time.time(), 0.0, 0
+                model.train()
+                for batch in train_loader:
+                    mom = betas[0]  # Adam's beta1 plays momentum; one-cycle cycles it
+                    if schedule == "one_cycle":
+                        mom = one_cycle_moms(step, total, ONE_CYCLE_MOMS)
+                    for group, group_lr in zip(optimizer.param_groups, sched(step)):
+                        group["lr"], group["betas"] = group_lr, (mom, betas[1])
+                    x, mask, y = (t.to(device) for t in (batch.x, batch.mask, batch.y))
+                    out = model(x, mask)
+                    loss = loss_fn(out.logits, y)
+                    reg = (
+                        masked_ar_tar(out.raw_output, out.mask, alpha, beta) if alpha or beta else 0
+                    )
+                    optimizer.zero_grad(set_to_none=True)
+                    (loss + reg).backward()
+                    trainable = [p for p in model.parameters() if p.grad is not None]
+                    if clip is not None:
+                        torch.nn.utils.clip_grad_norm_(trainable, clip)
+                    optimizer.step()
+                    step += 1
+                    loss_sum += loss.item() * len(y)
+                    n_seen += len(y)
+                    bar.update({"loss": loss_sum / n_seen, "step": step})
+                record = {
+                    "epoch": epoch,
+                    "stage": stage_no,
+                    "freeze_to": stage.freeze_to,
+                    "trainable_groups": sum(
+                        any(p.requires_grad for m in g for p in m.parameters()) for g in groups
+                    ),
+                    "train_loss": loss_sum / max(n_seen, 1),
+                    "lrs": list(sched.lrs),
+                }
+                if valid_loader is not None:
+                    record.update(_validate(model, valid_loader, y_valid, multi_label, loss_fn))
+                record["seconds"] = time.time() - t0
+                result.history.append(record)
+                bar.epoch_end({k: v for k, v in record.items() if k != "lrs"})
+                if on_epoch is not None:
+                    on_epoch(record, model, optimizer)
+                epoch += 1
+    finally:
+        bar.close()
+        freeze_to(groups, 0)  # leave the model fully trainable, as a plain module would be
+        model.eval()
+
+    if multi_label:
+        result.thresholds = [DEFAULT_THRESHOLD] * len(names)
+    if valid_loader is not None:
+        probs = _probabilities(predict_logits(model, valid_loader), multi_label).cpu().numpy()
+        if multi_label and tune_threshold:
+            result.thresholds = tune_thresholds(probs, y_valid)
+        result.metrics = metrics_from_probs(probs, y_valid, names, multi_label, result.thresholds)
+    result.seconds = time.time() - start
+    return result
+
+
+def _loss_fn(multi_label: bool):
+    if multi_label:
+        return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y.float())
+    return lambda logits, y: F.cross_entropy(logits.float(), y)
+
+
+def _probabilities(logits: Tensor, multi_label: bool) -> Tensor:
+    return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
+
+
+def _validate(model, loader, y_true, multi_label, loss_fn) -> dict[str, float]:
+    logits = predict_logits(model, loader)  # input order
+    y = torch.as_tensor(y_true, device=logits.device)
+    loss = float(loss_fn(logits, y))
+    probs = _probabilities(logits, multi_label).cpu().numpy()
+    m = metrics_from_probs(probs, y_true, None, multi_label)
+    return {"valid_loss": loss, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+
+
+def metrics_from_probs(
+    probs: np.ndarray,
+    y_true: np.ndarray,
+    label_names: Sequence[str] | None = None,
+    multi_label: bool = False,
+    thresholds: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Accuracy, macro-F1 and (single-label) the confusion matrix, from probabilities (n, C).
+
+    Single-label: predicted class = argmax. Multi-label: label on when its probability reaches its
+    threshold (default 0.5 each).
+    """
+    probs = np.asarray(probs)
+    n_classes = probs.shape[1]
+    out: dict[str, Any] = {"n": int(len(probs))}
+    if multi_label:
+        t = np.asarray(thresholds if thresholds is not None else [DEFAULT_THRESHOLD] * n_classes)
+        out.update(multilabel_metrics(y_true, probs >= t))
+        out["thresholds"] = [float(v) for v in t]
+    else:
+        pred = probs.argmax(1)
+        cm = confusion_matrix(y_true, pred, n_classes)
+        out.update(
+            accuracy=accuracy(y_true, pred), macro_f1=macro_f1(y_true, pred, n_classes),
+            confusion_matrix=cm, class_f1=f1_per_class(cm),
+        )  # fmt: skip
+    if label_names is not None:
+        out["labels"] = list(label_names)
+    return out
+
+
+def evaluate_classifier(
+    classifier: TextClassifier,
+    texts: Sequence[str],
+    labels: Sequence,
+    bs: int = 64,
+    split: str = "test",
+    label_delim: str = ",",
+    sources: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, confusion matrix (single-label) of ``classifier`` on labelled texts.
+
+    Labels the classifier was not trained on are an error naming them and the split.
+    """
+    y = encode_labels(labels, classifier.label_names, classifier.multi_label, split, label_delim,
+                      sources)  # fmt: skip
+    probs = classifier.predict_proba(list(texts), bs).numpy()
+    return metrics_from_probs(
+        probs, y, classifier.label_names, classifier.multi_label, classifier.thresholds
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stages 2 + 3
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineResult:
+    """``classifier``: the stage-3 result; ``lm``: the stage-2 ``LMResult`` (None if skipped)."""
+
+    classifier: ClassifierResult
+    lm: Any = None
+    seconds: float = 0.0
+
+
+def ulmfit_pipeline(
+    train_df,
+    valid_df=None,
+    pretrained: str | Path | tuple[LanguageModel, Sequence[str]] = "general-fwd",
+    finetune_lm: bool = True,
+    *,
+    text_col: str = "text",
+    label_col: str = "label",
+    lm_options: Mapping[str, Any] | None = None,
+    lm_extra_texts: Sequence[str] | None = None,
+    lm_out_dir: str | Path | None = None,
+    min_freq: int = 3,
+    progress: bool = True,
+    device: str = "auto",
+    **classifier_options: Any,
+) -> PipelineResult:
+    """ULMFiT stages 2 and 3 on DataFrames (columns ``text_col``, ``label_col``).
+
+    Stage 2 (``finetune_lm=True``, ULMFiT §3.2): ``lm_recipes.finetune_lm`` extends the pretrained
+    vocabulary with the training texts' new words (count >= ``min_freq``), moves the embeddings
+    (new words start at the mean vector) and fine-tunes the LM on the training texts (plus
+    ``lm_extra_texts``, e.g. unlabelled ones), validating on ``valid_df``'s texts. ``lm_options``
+    go to ``finetune_lm`` (``epochs``, ``lr``, ``max_tokens``, ...).
+    Without stage 2 (Table 6 "no LM fine-tuning"), the vocabulary is extended and the embeddings
+    moved the same way, but the LM is not trained on the target texts.
+    Stage 3: ``train_classifier(...)`` with ``classifier_options`` (``epochs``, ``lr``, ``bs``,
+    ``multi_label``, ``seed``, the ablation switches, ...).
+    """
+    from . import lm_recipes
+    from .pretrained import match_embeddings
+
+    start = time.time()
+    train_texts = train_df[text_col].astype(str).tolist()
+    valid_texts = valid_df[text_col].astype(str).tolist() if valid_df is not None else None
+    lm_texts = train_texts + list(lm_extra_texts or [])
+    lm_result = None
+    if finetune_lm:
+        options = dict(progress=progress, device=device, min_freq=min_freq) | dict(lm_options or {})
+        options.setdefault("seed", classifier_options.get("seed", 0))
+        lm_result = lm_recipes.finetune_lm(
+            pretrained, lm_texts, valid_texts, out_dir=lm_out_dir, **options
+        )
+        lm = lm_result
+    else:
+        if isinstance(pretrained, tuple):
+            old_model, old_itos = pretrained
+        else:
+            old_model, old_itos = lm_recipes.load_lm(pretrained)
+        vocab = lm_recipes.finetune_vocab(old_itos, tokenize_texts(lm_texts), min_freq)
+        lm = (match_embeddings(old_model, list(old_itos), vocab.itos), vocab.itos)
+    valid_labels = valid_df[label_col].tolist() if valid_df is not None else None
+    clas = train_classifier(
+        train_texts, train_df[label_col].tolist(), valid_texts, valid_labels, lm=lm,
+        progress=progress, device=device, **classifier_options,
+    )  # fmt: skip
+    return PipelineResult(clas, lm_result, time.time() - start)
+
+
+__all__ = [
+    "CLAS_LR",
+    "CLAS_BS",
+    "CLAS_EPOCHS",
+    "ClassifierResult",
+    "PipelineResult",
+    "accuracy",
+    "confusion_matrix",
+    "f1_per_class",
+    "macro_f1",
+    "multilabel_metrics",
+    "tune_thresholds",
+    "label_names_of",
+    "encode_labels",
+    "plan_stages",
+    "train_classifier",
+    "metrics_from_probs",
+    "evaluate_classifier",
+    "ulmfit_pipeline",
+]

@@ -1,0 +1,257 @@
+"""Using a trained ULMFiT classifier: raw texts in, labels and probabilities out, in input order.
+
+``TextClassifier`` bundles what inference needs and nothing else: the model, the vocabulary it reads,
+the label names, whether it is multi-label (and its per-label thresholds) and the settings it was
+trained with. ::
+
+    clf = TextClassifier.load("runs/poems")
+    clf.predict(["the sun on the hill", "o death, where is thy sting"])
+    # [('positive', {'negative': 0.03, 'no_impact': 0.10, 'positive': 0.87}), ('negative', {...})]
+
+Batches are length-sorted for speed and padded in whole chunks (``clas_loader``); the results are put
+back in the order of ``texts``. A text gets the same probabilities alone and inside a batch: the
+model runs in eval mode (dropout off, BatchNorm on its running statistics) and padding never reaches
+a real token's hidden state (see ``classifier.py``).
+
+``contributions(text)`` explains one prediction, for a notebook to draw as coloured words: gradient x
+input on the word embeddings (how much each word pushed the predicted class's score), and which
+positions won the max-pool for how many of the pooled features.
+
+Files (``save``/``load``): ``DIR/classifier.pt``, one checkpoint (``checkpoint.save_checkpoint``:
+atomic, read back with ``torch.load(weights_only=True)``) holding weights, vocabulary, architecture,
+label names and thresholds. Paper: ULMFiT §3.3 (the classifier being used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from . import checkpoint as ckpt
+from .clas_loader import ClasLoader, pad_chunks
+from .classifier import ULMFiTClassifier, bpt3c_encode, concat_pool, predict_logits
+from .tokenizer import tokenize, tokenize_texts
+from .vocab import Vocab
+
+FILENAME = "classifier.pt"
+KIND = "ulmfit_classifier"
+
+
+class Contributions(NamedTuple):
+    """Why the classifier chose ``label`` for one text, token by token.
+
+    tokens:       the tokens the model read (``xxbos``, ``xxmaj`` ... included)
+    scores:       gradient x input on each token's embedding, for ``label``'s logit: positive pushed
+                  towards ``label``, negative away from it
+    maxpool_wins: for each token, how many of the ``emb_size`` max-pooled features took their value
+                  at that position (concat pooling's max part, ULMFiT §3.3)
+    label, probs: the explained class and the prediction's probabilities
+    """
+
+    tokens: list[str]
+    scores: list[float]
+    maxpool_wins: list[int]
+    label: str
+    probs: dict[str, float]
+
+
+class TextClassifier:
+    """A trained classifier ready for raw text (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: ULMFiTClassifier,
+        vocab: Vocab | Sequence[str],
+        label_names: Sequence[str],
+        multi_label: bool = False,
+        thresholds: Sequence[float] | None = None,
+        settings: dict[str, Any] | None = None,
+    ):
+        self.model = model.eval()
+        self.vocab = vocab if isinstance(vocab, Vocab) else Vocab(list(vocab))
+        self.label_names = [str(n) for n in label_names]
+        if len(self.label_names) != model.n_classes:
+            raise ValueError(
+                f"{len(self.label_names)} label names for a model with {model.n_classes} outputs"
+            )
+        if len(self.vocab) != model.config.vocab_size:
+            raise ValueError(
+                f"vocabulary mismatch: {len(self.vocab)} tokens, the model's embedding has "
+                f"{model.config.vocab_size} rows"
+            )
+        self.multi_label = multi_label
+        if thresholds is None:
+            thresholds = [0.5] * len(self.label_names) if multi_label else None
+        self.thresholds = list(thresholds) if thresholds is not None else None
+        self.settings = dict(settings or {})
+
+    def __repr__(self) -> str:
+        kind = "multi-label" if self.multi_label else "single-label"
+        return (
+            f"TextClassifier({kind}, labels={self.label_names}, vocab {len(self.vocab)} tokens, "
+            f"emb {self.model.config.emb_size})"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ----------------------------------------------------------------------------- predicting
+    def numericalize(self, texts: Sequence[str]) -> list[Tensor]:
+        """Raw texts -> 1-D LongTensors of token ids (tokenizer, then this vocabulary)."""
+        return [
+            torch.as_tensor(self.vocab.numericalize(tokens), dtype=torch.long)
+            for tokens in tokenize_texts(texts)
+        ]
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Softmax (one label per text) or per-label sigmoid (multi-label) of (n, n_classes) logits."""
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+
+    def predict_proba(self, texts: Sequence[str] | str, bs: int = 64) -> Tensor:
+        """(n_texts, n_classes) probabilities on the CPU, row ``i`` for ``texts[i]``."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            return torch.zeros(0, len(self.label_names))
+        loader = ClasLoader(self.numericalize(list(texts)), bs=bs, bptt=self.model.bptt)
+        return self.probabilities(predict_logits(self.model, loader)).cpu()
+
+    def decide(self, probs: Tensor) -> list:
+        """Labels from (n, n_classes) probabilities: the argmax, or (multi-label) every label whose
+        probability reaches its threshold."""
+        if not self.multi_label:
+            return [self.label_names[i] for i in probs.argmax(-1).tolist()]
+        above = probs >= torch.tensor(self.thresholds, dtype=probs.dtype)
+        return [[n for n, on in zip(self.label_names, row) if on] for row in above.tolist()]
+
+    def predict(self, texts: Sequence[str] | str, bs: int = 64, as_frame: bool = False):
+        """Predict ``texts`` (one string or a list), in their order.
+
+        Returns: a list of ``(label, {label_name: probability})``, ``label`` a name (or, multi-label,
+        a list of names); with ``as_frame=True`` a pandas DataFrame: ``text``, ``label``, and one
+        probability column per label.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        probs = self.predict_proba(texts, bs)
+        labels = self.decide(probs)
+        rows = [dict(zip(self.label_names, p)) for p in probs.tolist()]
+        if as_frame:
+            import pandas as pd
+
+            df = pd.DataFrame(rows, columns=self.label_names)
+            df.insert(0, "label", labels)
+            df.insert(0, "text", texts)
+            return df
+        return list(zip(labels, rows))
+
+    # ----------------------------------------------------------------------------- explaining
+    def contributions(self, text: str, label: str | None = None) -> Contributions:
+        """Per-token scores for the prediction of ``text`` (explaining ``label``, default the top one).
+
+        Gradient x input: the dot product of each token's embedding with the gradient of the label's
+        logit with respect to it, a first-order estimate of how much that word moved the logit.
+        The whole text is read with gradients (``max_len`` raised to its length for this call).
+        Why both views: gradient x input says *how much*; the max-pool wins say *where* the pooled
+        features came from (a word can win many features and still matter little).
+        """
+        model = self.model.eval()
+        tokens = tokenize(text)
+        ids = torch.as_tensor(self.vocab.numericalize(tokens), dtype=torch.long)
+        x, mask = pad_chunks([ids], model.bptt, model.config.pad_token)
+        x, mask = x.to(self.device), mask.to(self.device)
+        captured: list[Tensor] = []
+
+        def keep_embedding(module, inputs, output):  # a leaf we can read the gradient of
+            leaf = output.detach().requires_grad_(True)
+            captured.append(leaf)
+            return leaf
+
+        handle = model.encoder.encoder_dp.register_forward_hook(keep_embedding)
+        try:
+            with torch.enable_grad():
+                output, kept = bpt3c_encode(
+                    model.encoder, x, mask, model.bptt, max(model.max_len, x.size(1))
+                )
+                logits = model.head(concat_pool(output, kept))  # (1, n_classes)
+                probs = self.probabilities(logits.detach())[0].cpu()
+                index = int(probs.argmax()) if label is None else self.label_names.index(str(label))
+                logits[0, index].backward()
+        finally:
+            handle.remove()
+        emb = torch.cat(captured, dim=1)  # (1, width from the first chunk, emb_size)
+        grads = torch.cat([c.grad for c in captured], dim=1)
+        start = x.size(1) - emb.size(1)  # chunks skipped before the first real token
+        real = mask[0, start:]
+        scores = (emb * grads).sum(-1)[0][real]  # (n_tokens,)
+        # Which position won the max-pool of each feature: argmax over real positions only.
+        masked = output.detach()[0].masked_fill(~kept[0].unsqueeze(-1), float("-inf"))
+        winners = masked.argmax(dim=0)  # (emb_size,) positions in the kept window
+        wins = torch.bincount(winners, minlength=kept.size(1))[kept[0]]
+        return Contributions(
+            tokens=tokens,
+            scores=scores.tolist(),
+            maxpool_wins=wins.tolist(),
+            label=self.label_names[index],
+            probs=dict(zip(self.label_names, probs.tolist())),
+        )
+
+    # ----------------------------------------------------------------------------- files
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/classifier.pt`` (atomic; readable with ``weights_only=True``). Returns it."""
+        folder = Path(folder)
+        extra = {
+            "kind": KIND,
+            "hparams": self.model.hparams(),
+            "label_names": self.label_names,
+            "multi_label": self.multi_label,
+            "thresholds": self.thresholds,
+            "settings": _plain(self.settings),
+        }
+        return ckpt.save_checkpoint(
+            folder / FILENAME, self.model, self.vocab.itos, self.model.config, extra=extra
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path, map_location: str | torch.device = "cpu") -> TextClassifier:
+        """Read a classifier saved by ``save`` (a folder, or the ``classifier.pt`` file itself)."""
+        path = Path(folder)
+        if path.is_dir():
+            path = path / FILENAME
+        state = ckpt.load_checkpoint(path)
+        extra = state.get("extra") or {}
+        if extra.get("kind") != KIND:
+            raise ckpt.CheckpointError(
+                f"{path} is not a saved classifier (kind {extra.get('kind')!r}); "
+                "train one with `python -m ulmfit_lesson train-classifier`"
+            )
+        model = ULMFiTClassifier.from_hparams(extra["hparams"])
+        ckpt.load_into(model, state, source=str(path))
+        return cls(
+            model.to(map_location),
+            state["itos"],
+            extra["label_names"],
+            multi_label=extra["multi_label"],
+            thresholds=extra.get("thresholds"),
+            settings=extra.get("settings"),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Keep only what a weights_only checkpoint can hold (str for anything else)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+__all__ = ["TextClassifier", "Contributions", "FILENAME"]
