@@ -325,16 +325,16 @@ def check_locked_mask(fn: Callable[[Tensor, float], Tensor], quiet: bool = False
                 "Inverted dropout scales what it keeps by 1/(1-p), so the expected activation is the "
                 "same in training and evaluation.",
             )
+        if torch.all(out[:, 0] == out[:1, 0]):
+            raise _Failed(
+                "every sequence of the batch got the same mask",
+                "Each of the bs sequences gets its own mask: shape (bs, 1, features), not (1, 1, features).",
+            )
         dropped = float((out[:, 0] == 0).float().mean())
         if abs(dropped - p) > 0.05:
             raise _Failed(
                 f"with p={p} it zeroed {dropped:.0%} of the units",
                 "p is the probability to DROP: keep a unit with probability 1 - p (bernoulli(1 - p)).",
-            )
-        if torch.all(out[:, 0] == out[:1, 0]):
-            raise _Failed(
-                "every sequence of the batch got the same mask",
-                "Each of the bs sequences gets its own mask: shape (bs, 1, features), not (1, 1, features).",
             )
         again = x * torch.as_tensor(fn(x, p))
         if torch.equal(again, out):

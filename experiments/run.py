@@ -1,0 +1,175 @@
+"""Run the course's experiments (ULMFiT vs baselines, ablations, sample efficiency, GoEmotions,
+forward+backward ensemble) and write CSV + PNG + a markdown summary (mean ± std, machine, wall time).
+
+    python experiments/run.py poems|ablations|sample-efficiency|goemotions|ensemble|all \
+        [--quick] [--seeds 5] [--out experiments/results]
+    python experiments/run.py poems --summarize-only     # rebuild the summary from existing CSVs
+
+Results go to ``<out>/quick/`` or ``<out>/full/`` so the two are never mixed up. Needs the data and
+the pretrained LMs: ``export ULMFIT_DATA=/path/to/data:/path/to/pretrained``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from ulmfit_lesson import experiments as ex
+
+EXPERIMENTS = ("poems", "ablations", "sample-efficiency", "goemotions", "ensemble")
+POEM_TASKS = ("poems-3class", "poems-binary")
+
+
+def machine() -> str:
+    """CPU model name and core count (``lscpu``), plus torch's thread count."""
+    import torch
+
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def plot(df: pd.DataFrame, x: str, path: Path, title: str) -> None:
+    """Mean test accuracy against ``x`` (error bars: std over seeds), one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for method, g in df.groupby("method", sort=False):
+        s = g.groupby(x)["accuracy"].agg(["mean", "std"]).fillna(0)
+        ax.errorbar(s.index, s["mean"], yerr=s["std"], marker="o", capsize=3, label=method)
+    ax.set(xscale="log", xlabel="labelled training examples", ylabel="test accuracy", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bar_plot(summary: pd.DataFrame, by: str, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(summary) + 1.2))
+    ax.barh(summary[by].astype(str), summary["accuracy_mean"], xerr=summary["accuracy_std"],
+            capsize=3)  # fmt: skip
+    ax.invert_yaxis()
+    ax.set(xlabel="test accuracy (mean ± std over seeds)", title=title, xlim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# experiment -> [(csv stem, group-by columns, plot kind)]
+def outputs(name: str) -> list[tuple[str, list[str], str]]:
+    if name == "poems":
+        return [(f"compare_{t}", ["method"], "bar") for t in POEM_TASKS]
+    if name == "ablations":
+        return [("ablations_poems-3class", ["variant"], "bar")]
+    if name == "sample-efficiency":
+        return [("sample_efficiency_poems-3class", ["method", "size"], "curve")]
+    if name == "goemotions":
+        return [("compare_goemotions-ekman", ["method"], "bar")]
+    return [(f"ensemble_{t}", ["direction"], "bar") for t in ("poems-3class", "goemotions-ekman")]
+
+
+def run(name: str, seeds: list[int], quick: bool, out: Path) -> None:
+    kw = dict(seeds=seeds, quick=quick, out=out, verbose=True)
+    if name == "poems":
+        for task in POEM_TASKS:
+            ex.compare_methods(task, **kw)
+    elif name == "ablations":
+        ex.ablations("poems-3class", **kw)
+    elif name == "sample-efficiency":
+        ex.sample_efficiency("poems-3class", **kw)
+    elif name == "goemotions":
+        ex.goemotions_compare(**kw)
+    elif name == "ensemble":
+        ex.ensemble("poems-3class", **kw)
+        ex.ensemble("goemotions-ekman", **kw)
+
+
+def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_asked: int) -> str:
+    """Markdown for ``<out>/<name>.md`` from the CSVs present (plots written alongside)."""
+    mode = "QUICK (shrunk: fewer epochs/subsets; for demos, not for reporting)" if quick else "FULL"
+    lines = [f"# {name} ({mode})", ""]
+    lines.append(f"- machine: {machine()}")
+    lines.append(f"- written: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    if wall is not None:
+        lines.append(f"- wall time of this command: {wall / 60:.1f} min")
+    lines.append(f"- seeds asked: {n_seeds_asked}; the 'seeds' column says how many finished")
+    lines.append("")
+    for stem, by, kind in outputs(name):
+        csv = out / f"{stem}.csv"
+        if not csv.is_file():
+            lines += [f"## {stem}", "", "(not run yet)", ""]
+            continue
+        df = pd.read_csv(csv)
+        summary = ex.summarize(df, by)
+        done = int(summary["n_seeds"].min())
+        partial = " (PARTIAL: fewer seeds than asked)" if done < n_seeds_asked else ""
+        lines += [f"## {stem}{partial}", "", ex.markdown_table(summary, by), ""]
+        lines.append(f"Per-run rows: `{csv.name}`; seconds = wall time of one run (stage 2 + 3).")
+        if kind == "curve":
+            plot(df, "size", out / f"{stem}.png", stem)
+        else:
+            bar_plot(summary, by[0], out / f"{stem}.png", stem)
+        lines += [f"![{stem}]({stem}.png)", ""]
+    text = "\n".join(lines)
+    (out / f"{name}.md").write_text(text + "\n", encoding="utf-8")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment", choices=[*EXPERIMENTS, "all"])
+    parser.add_argument("--quick", action="store_true", help="the minutes-on-a-CPU version")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    parser.add_argument("--out", type=Path, default=Path("experiments/results"))
+    parser.add_argument(
+        "--summarize-only",
+        action="store_true",
+        help="only rebuild the markdown/plots from the CSVs already in --out",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (1 is fastest on a CPU shared with other jobs)",
+    )
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = args.out / ("quick" if args.quick else "full")
+    out.mkdir(parents=True, exist_ok=True)
+    names = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
+    for name in names:
+        wall = None
+        if not args.summarize_only:
+            start = time.time()
+            run(name, list(range(args.seeds)), args.quick, out)
+            wall = time.time() - start
+        print(summarize(name, out, args.quick, wall, args.seeds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

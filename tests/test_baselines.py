@@ -1,0 +1,67 @@
+"""TF-IDF + logistic regression and the majority class, checked against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ulmfit_lesson.baselines import LogisticRegression, TfidfLogReg, TfidfVectorizer, majority_class
+
+
+def test_tfidf_values_on_a_hand_computed_corpus():
+    docs = [["a", "b", "a"], ["b", "c"]]
+    vec = TfidfVectorizer().fit(docs)
+    assert vec.vocabulary == {"a": 0, "b": 1, "c": 2}
+    # idf = ln((1 + 2) / (1 + df)) + 1: a and c occur in one document, b in both.
+    idf_1, idf_2 = math.log(3 / 2) + 1, 1.0
+    np.testing.assert_allclose(vec.idf, [idf_1, idf_2, idf_1])
+    x = vec.transform(docs)
+    row0 = np.array([2 * idf_1, idf_2, 0.0])
+    row1 = np.array([0.0, idf_2, idf_1])
+    np.testing.assert_allclose(x[0], row0 / np.linalg.norm(row0))
+    np.testing.assert_allclose(x[1], row1 / np.linalg.norm(row1))
+    # Unknown terms are ignored; a text of unknown terms is an all-zero row, not NaN.
+    np.testing.assert_allclose(vec.transform([["zzz"]]), [[0.0, 0.0, 0.0]])
+
+
+def test_bigrams_and_min_df():
+    docs = [["x", "y"], ["x", "y"], ["x", "z"]]
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2).fit(docs)
+    assert sorted(vec.vocabulary) == ["x", "x y", "y"]
+
+
+def test_xxbos_is_not_a_term():
+    vec = TfidfVectorizer().fit([["xxbos", "hi"], ["xxbos", "yo"]])
+    assert "xxbos" not in vec.vocabulary
+
+
+def test_logistic_regression_separates_a_separable_set():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-2, 0.5, (20, 2)), rng.normal(2, 0.5, (20, 2))])
+    y = np.array([0] * 20 + [1] * 20)
+    model = LogisticRegression(C=1.0).fit(x, y)
+    assert (model.predict(x) == y).all()
+    p = model.predict_proba(x)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    assert p[:20, 0].min() > 0.7 and p[20:, 1].min() > 0.7
+
+
+def test_balanced_class_weights_rescue_a_rare_class():
+    x = np.array([[1.0, 0.0]] * 18 + [[0.6, 0.4]] * 2)
+    y = np.array([0] * 18 + [1] * 2)
+    plain = LogisticRegression(C=1.0).fit(x, y)
+    balanced = LogisticRegression(C=1.0, class_weight="balanced").fit(x, y)
+    assert plain.predict(x[-1:])[0] == 0  # the rare class is swamped
+    assert balanced.predict(x[-1:])[0] == 1
+
+
+def test_text_pipeline_and_majority_class():
+    texts = ["good film", "very good", "bad film", "so bad", "good good"]
+    labels = ["pos", "pos", "neg", "neg", "pos"]
+    model = TfidfLogReg(C=10.0).fit(texts, labels)
+    assert model.label_names == ["neg", "pos"]
+    assert model.predict(["good", "bad"]) == ["pos", "neg"]
+    assert majority_class(labels) == "pos"
+    assert majority_class(["b", "a"]) == "a"  # ties: sorted first
+    with pytest.raises(ValueError):
+        majority_class([])

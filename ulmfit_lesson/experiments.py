@@ -1,0 +1,448 @@
+"""The course's experiments: ULMFiT against its baselines, the paper's ablations, sample efficiency,
+GoEmotions and the forward + backward ensemble (ULMFiT §4-5, Tables 6/7, Figure 3).
+
+Every runner returns a pandas DataFrame with **one row per (setting, seed)** and, when ``out`` is
+given, writes it as CSV. The columns always include ``task``, ``method``, ``seed``, ``n_train``,
+``accuracy``, ``macro_f1`` (on the test split), ``seconds`` and ``mode`` (``quick``/``full``);
+``summarize`` turns the rows into mean ± std per setting.
+
+``quick=True`` shrinks everything (fewer epochs, a subset of GoEmotions) so that a notebook cell
+finishes in minutes on a laptop CPU; the full versions are ``python experiments/run.py ...``.
+
+Methods (``METHODS``):
+
+    ulmfit           stage 2 (LM fine-tuning on the training texts) + stage 3 (classifier)
+    ulmfit_no_lm_ft  the pretrained LM's encoder straight into stage 3 (Table 6 "no LM fine-tuning";
+                     the vocabulary is still extended with the new words, at the mean embedding)
+    scratch          the same network, randomly initialised (Table 7 "from scratch")
+    tfidf_logreg     TF-IDF + logistic regression (``baselines``), C / class weights chosen on dev
+    majority         always the most frequent training label
+
+Backwards models (``direction='bwd'``): fastai's backwards LM read each document's token ids
+reversed (``xxbos`` last), so the classifier built on it must too: ``ReversedVocab`` numericalizes
+tokens and reverses the ids, for LM fine-tuning, training and prediction alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import lm_recipes
+from .baselines import TfidfLogReg, majority_class
+from .clas_recipes import CLAS_EPOCHS, encode_labels, metrics_from_probs, train_classifier
+from .datasets import load_goemotions, load_poem_sentiment
+from .pretrained import match_embeddings
+from .tokenizer import tokenize_texts
+from .vocab import Vocab
+
+METHODS = ("ulmfit", "ulmfit_no_lm_ft", "scratch", "tfidf_logreg", "majority")
+DETERMINISTIC = ("majority", "tfidf_logreg")  # no seed involved
+TASKS = ("poems-3class", "poems-binary", "goemotions-ekman")
+
+# Quick mode: one frozen + one unfrozen LM epoch, 4 classifier epochs (head, +1, +2 groups, all).
+QUICK_LM = dict(frozen_epochs=1, epochs=1)
+QUICK_CLAS = dict(epochs=4)
+# GoEmotions subset sizes (train, dev, test): full = what a laptop CPU does in about an hour per seed.
+GOEMOTIONS_SIZES = {"quick": (400, 200, 400), "full": (4000, 1000, None)}  # None = whole test split
+
+# Table 7-style variants of stage 3 (on the same fine-tuned LM): name -> train_classifier switches.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "ulmfit (freez+discr+stlr)": {},
+    "no discriminative LRs": dict(discriminative=False),
+    "no STLR (constant LR)": dict(schedule="constant"),
+    "one-cycle instead of STLR": dict(schedule="one_cycle"),
+    "no gradual unfreezing": dict(gradual_unfreezing=False),
+    "full (no freez/discr/stlr)": dict(
+        gradual_unfreezing=False, discriminative=False, schedule="constant"
+    ),
+    "last layer only": dict(stages="last"),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------
+
+
+def _subset(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """``n`` rows drawn per class in proportion (at least one per class), in a seeded order."""
+    if n is None or n >= len(df):
+        return df.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    shares = df["label"].value_counts(normalize=True)
+    picked = []
+    for label, share in shares.items():
+        rows = np.flatnonzero(df["label"].to_numpy() == label)
+        k = min(len(rows), max(1, round(share * n)))
+        picked.extend(rng.choice(rows, k, replace=False))
+    return df.iloc[sorted(picked)].reset_index(drop=True)
+
+
+def load_task(task: str, quick: bool = False, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``{'train', 'dev', 'test'}`` DataFrames (``text``, ``label``) of one of ``TASKS``.
+
+    Poems: the full splits (843 / 105 / 104 verses in the 3-class view). GoEmotions (Ekman,
+    single-label): stratified subsets of ``GOEMOTIONS_SIZES`` (drawn with ``seed``; the test subset
+    always with seed 0 so every method is scored on the same comments).
+    """
+    if task.startswith("poems-"):
+        view = task.split("-", 1)[1]
+        return {s: load_poem_sentiment(s, view=view) for s in ("train", "dev", "test")}
+    if task == "goemotions-ekman":
+        n_train, n_dev, n_test = GOEMOTIONS_SIZES["quick" if quick else "full"]
+        return {
+            "train": _subset(load_goemotions("train"), n_train, seed),
+            "dev": _subset(load_goemotions("dev"), n_dev, 0),
+            "test": _subset(load_goemotions("test"), n_test, 0),
+        }
+    raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Backwards models
+# ---------------------------------------------------------------------------------------------------
+
+
+class ReversedVocab(Vocab):
+    """A vocabulary whose ``numericalize`` returns the ids reversed: what a backwards LM reads."""
+
+    def numericalize(self, tokens) -> list[int]:
+        return super().numericalize(tokens)[::-1]
+
+
+@contextlib.contextmanager
+def _backwards_lm_streams(backwards: bool) -> Iterator[None]:
+    """While active, ``lm_recipes.finetune_lm`` feeds every document reversed (xxbos last).
+
+    Workaround: ``finetune_lm`` builds its vocabulary itself and has no ``backwards`` switch yet, so
+    its module-level ``numericalize`` is swapped for the duration of the call.
+    """
+    if not backwards:
+        yield
+        return
+    original = lm_recipes.numericalize
+
+    def reversed_ids(docs, vocab):
+        return [ids.flip(0) for ids in original(docs, vocab)]
+
+    lm_recipes.numericalize = reversed_ids
+    try:
+        yield
+    finally:
+        lm_recipes.numericalize = original
+
+
+# ---------------------------------------------------------------------------------------------------
+# One run
+# ---------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def _pretrained(name: str) -> tuple[Any, list[str]]:
+    """A registry LM loaded once per process, with fastbook's fine-tuning dropouts (x 0.3).
+
+    Safe to share: ``match_embeddings`` returns a new model and ``build_classifier`` copies weights.
+    """
+    model, itos = lm_recipes.load_lm(name, drop_mult=lm_recipes.FINETUNE_DROP_MULT)
+    return model, list(itos)
+
+
+def _resolve_pretrained(pretrained) -> tuple[Any, list[str]]:
+    return _pretrained(str(pretrained)) if isinstance(pretrained, (str, Path)) else pretrained
+
+
+def stage2(
+    pretrained,
+    train_texts: Sequence[str],
+    valid_texts: Sequence[str] | None,
+    finetune: bool = True,
+    backwards: bool = False,
+    seed: int = 0,
+    lm_options: Mapping[str, Any] | None = None,
+) -> tuple[Any, list[str]]:
+    """(language model, itos) for stage 3: fine-tuned on the training texts, or only moved to the
+    extended vocabulary (``finetune=False``)."""
+    old_model, old_itos = _resolve_pretrained(pretrained)
+    if not finetune:
+        vocab = lm_recipes.finetune_vocab(old_itos, tokenize_texts(list(train_texts)),
+                                          lm_recipes.MIN_FREQ)  # fmt: skip
+        return match_embeddings(old_model, old_itos, vocab.itos), vocab.itos
+    options = dict(progress=False, seed=seed, device="cpu") | dict(lm_options or {})
+    with _backwards_lm_streams(backwards):
+        lm = lm_recipes.finetune_lm(
+            (old_model, old_itos), list(train_texts), valid_texts, **options
+        )
+    return lm.model, lm.vocab.itos
+
+
+def run_method(
+    method: str,
+    data: Mapping[str, pd.DataFrame],
+    seed: int = 0,
+    quick: bool = False,
+    pretrained="general-fwd",
+    backwards: bool = False,
+    lm: tuple[Any, list[str]] | None = None,
+    lm_options: Mapping[str, Any] | None = None,
+    clas_options: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Train one method on ``data['train']`` (validating on ``data['dev']``), score it on
+    ``data['test']``. Returns (a result row, the test probabilities (n_test, n_classes), columns in
+    sorted label order). ``lm``: a stage-2 result to reuse (ablations share one per seed)."""
+    train, dev, test = data["train"], data["dev"], data["test"]
+    names = sorted({str(v) for v in train["label"]})
+    y_test = encode_labels(test["label"].tolist(), names, False, "test")
+    start = time.time()
+    if method == "majority":
+        probs = np.zeros((len(test), len(names)))
+        probs[:, names.index(majority_class(train["label"]))] = 1.0
+    elif method == "tfidf_logreg":
+        probs = _tfidf_logreg(train, dev).predict_proba(test["text"].tolist())
+    elif method in ("ulmfit", "ulmfit_no_lm_ft", "scratch"):
+        lm_opts = (QUICK_LM if quick else {}) | dict(lm_options or {})
+        options = dict(QUICK_CLAS if quick else {}) | dict(clas_options or {})
+        if options.get("stages") == "last":
+            options["stages"] = [(-1, options.pop("epochs", CLAS_EPOCHS))]
+        if method == "scratch":
+            source, vocab = None, None
+        else:
+            if lm is None:
+                lm = stage2(pretrained, train["text"].tolist(), dev["text"].tolist(),
+                            method == "ulmfit", backwards, seed, lm_opts)  # fmt: skip
+            source = lm
+            vocab = (ReversedVocab if backwards else Vocab)(list(lm[1]))
+        result = train_classifier(
+            train["text"].tolist(), train["label"].tolist(), dev["text"].tolist(),
+            dev["label"].tolist(), lm=source, vocab=vocab, label_names=names, seed=seed,
+            progress=False, device="cpu", **options,
+        )  # fmt: skip
+        probs = result.classifier.predict_proba(test["text"].tolist()).numpy()
+    else:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    metrics = metrics_from_probs(probs, y_test, names)
+    row = dict(
+        method=method, seed=seed, n_train=len(train), n_test=len(test),
+        accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
+        seconds=round(time.time() - start, 1), mode="quick" if quick else "full",
+    )  # fmt: skip
+    return row, probs
+
+
+def _tfidf_logreg(train: pd.DataFrame, dev: pd.DataFrame) -> TfidfLogReg:
+    """TF-IDF (uni+bigrams) + logistic regression with C and class weights picked on dev macro-F1."""
+    best, best_score = None, -1.0
+    for C in (1.0, 10.0, 100.0):
+        for class_weight in (None, "balanced"):
+            model = TfidfLogReg(C=C, class_weight=class_weight)
+            model.fit(train["text"].tolist(), train["label"].tolist())
+            y = encode_labels(dev["label"].tolist(), model.label_names, False, "dev")
+            score = metrics_from_probs(model.predict_proba(dev["text"].tolist()), y)["macro_f1"]
+            if score > best_score:
+                best, best_score = model, score
+    return best
+
+
+# ---------------------------------------------------------------------------------------------------
+# Runners
+# ---------------------------------------------------------------------------------------------------
+
+
+def _finish(rows: list[dict], out: str | Path | None, name: str) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        df.to_csv(Path(out) / f"{name}.csv", index=False)
+    return df
+
+
+def _log(row: dict, verbose: bool) -> None:
+    if verbose:
+        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+        print(shown, flush=True)
+
+
+def compare_methods(
+    task: str = "poems-3class",
+    seeds: Sequence[int] = (0,),
+    quick: bool = True,
+    methods: Sequence[str] = METHODS,
+    pretrained="general-fwd",
+    data: Mapping[str, pd.DataFrame] | None = None,
+    out: str | Path | None = None,
+    verbose: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """Item 1: each method x seed on ``task``. ``options``: ``lm_options`` / ``clas_options``."""
+    rows, cache = [], {}
+    for seed in seeds:
+        d = data or load_task(task, quick, seed)
+        for method in methods:
+            key = (method, int(pd.util.hash_pandas_object(d["train"]).sum()))
+            if method in DETERMINISTIC and key in cache:  # same data, same answer: reuse it
+                row = cache[key] | {"seed": seed}
+            else:
+                row, _ = run_method(method, d, seed, quick, pretrained, **options)
+                cache[key] = row
+            rows.append({"task": task} | row)
+            _log(rows[-1], verbose)
+            _finish(rows, out, f"compare_{task}")  # partial results survive an interruption
+    return _finish(rows, out, f"compare_{task}")
+
+
+def ablations(
+    task: str = "poems-3class",
+    seeds: Sequence[int] = (0,),
+    quick: bool = True,
+    variants: Sequence[str] = tuple(ABLATIONS),
+    pretrained="general-fwd",
+    data: Mapping[str, pd.DataFrame] | None = None,
+    out: str | Path | None = None,
+    verbose: bool = False,
+    lm_options: Mapping[str, Any] | None = None,
+    clas_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Item 2 (Table 7 style): stage-3 variants on one fine-tuned LM per seed (``ABLATIONS``)."""
+    rows = []
+    for seed in seeds:
+        d = data or load_task(task, quick, seed)
+        lm_opts = (QUICK_LM if quick else {}) | dict(lm_options or {})
+        lm = stage2(pretrained, d["train"]["text"].tolist(), d["dev"]["text"].tolist(),
+                    True, False, seed, lm_opts)  # fmt: skip
+        for variant in variants:
+            opts = dict(clas_options or {}) | ABLATIONS[variant]
+            row, _ = run_method("ulmfit", d, seed, quick, lm=lm, clas_options=opts)
+            rows.append({"task": task, "variant": variant} | row)
+            _log(rows[-1], verbose)
+            _finish(rows, out, f"ablations_{task}")
+    return _finish(rows, out, f"ablations_{task}")
+
+
+def sample_efficiency(
+    task: str = "poems-3class",
+    sizes: Sequence[int | None] = (25, 50, 100, 200, None),
+    seeds: Sequence[int] = (0,),
+    quick: bool = True,
+    methods: Sequence[str] = ("ulmfit", "scratch", "tfidf_logreg"),
+    pretrained="general-fwd",
+    data: Mapping[str, pd.DataFrame] | None = None,
+    out: str | Path | None = None,
+    verbose: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """Item 3 (Figure 3 style): test accuracy against the number of labelled training examples
+    (``None`` = all), stratified subsets drawn per seed. ULMFiT fine-tunes its LM on the subset's
+    texts only (the paper's "supervised" curve)."""
+    rows = []
+    for seed in seeds:
+        full = data or load_task(task, quick, seed)
+        for size in sizes:
+            d = dict(full) | {"train": _subset(full["train"], size, seed)}
+            for method in methods:
+                row, _ = run_method(method, d, seed, quick, pretrained, **options)
+                rows.append({"task": task, "size": size or len(full["train"])} | row)
+                _log(rows[-1], verbose)
+                _finish(rows, out, f"sample_efficiency_{task}")
+    return _finish(rows, out, f"sample_efficiency_{task}")
+
+
+def goemotions_compare(
+    seeds: Sequence[int] = (0,),
+    quick: bool = True,
+    methods: Sequence[str] = METHODS,
+    data: Mapping[str, pd.DataFrame] | None = None,
+    out: str | Path | None = None,
+    verbose: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """Item 4: ``compare_methods`` on GoEmotions' Ekman view (subset sizes: ``GOEMOTIONS_SIZES``)."""
+    return compare_methods("goemotions-ekman", seeds, quick, methods, data=data, out=out,
+                           verbose=verbose, **options)  # fmt: skip
+
+
+def ensemble(
+    task: str = "poems-3class",
+    seeds: Sequence[int] = (0,),
+    quick: bool = True,
+    pretrained_fwd="general-fwd",
+    pretrained_bwd="general-bwd",
+    data: Mapping[str, pd.DataFrame] | None = None,
+    out: str | Path | None = None,
+    verbose: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """Item 5 (ULMFiT §4 "bidirectional"): a forward and a backward ULMFiT classifier per seed,
+    their test probabilities averaged. Rows: ``direction`` = ``fwd``, ``bwd``, ``fwd+bwd``."""
+    rows = []
+    for seed in seeds:
+        d = data or load_task(task, quick, seed)
+        names = sorted({str(v) for v in d["train"]["label"]})
+        y_test = encode_labels(d["test"]["label"].tolist(), names, False, "test")
+        probs = {}
+        for direction, source in (("fwd", pretrained_fwd), ("bwd", pretrained_bwd)):
+            row, probs[direction] = run_method("ulmfit", d, seed, quick, source,
+                                               backwards=direction == "bwd", **options)  # fmt: skip
+            rows.append({"task": task, "direction": direction} | row)
+            _log(rows[-1], verbose)
+        m = metrics_from_probs((probs["fwd"] + probs["bwd"]) / 2, y_test, names)
+        both = dict(rows[-1])  # the bwd row's bookkeeping, with the averaged probabilities' scores
+        both.update(direction="fwd+bwd", accuracy=m["accuracy"], macro_f1=m["macro_f1"],
+                    seconds=rows[-1]["seconds"] + rows[-2]["seconds"])  # fmt: skip
+        rows.append(both)
+        _log(rows[-1], verbose)
+        _finish(rows, out, f"ensemble_{task}")
+    return _finish(rows, out, f"ensemble_{task}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Summaries
+# ---------------------------------------------------------------------------------------------------
+
+
+def summarize(df: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Mean, std (n-1; 0 for a single seed) and count of accuracy / macro-F1 / seconds per group."""
+    g = df.groupby(list(by), sort=False)
+    out = g[["accuracy", "macro_f1", "seconds"]].agg(["mean", "std"])
+    out.columns = [f"{a}_{b}" for a, b in out.columns]
+    out["n_seeds"] = g["seed"].nunique()
+    return out.fillna({c: 0.0 for c in out.columns if c.endswith("_std")}).reset_index()
+
+
+def markdown_table(summary: pd.DataFrame, by: Sequence[str]) -> str:
+    """``| method | accuracy | macro-F1 | seeds | s/run |`` with mean ± std, for the README."""
+    head = [*by, "accuracy", "macro-F1", "seeds", "seconds/run"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in summary.iterrows():
+        cells = [str(r[b]) for b in by] + [
+            f"{r.accuracy_mean:.3f} ± {r.accuracy_std:.3f}",
+            f"{r.macro_f1_mean:.3f} ± {r.macro_f1_std:.3f}",
+            str(int(r.n_seeds)),
+            f"{r.seconds_mean:.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "METHODS",
+    "TASKS",
+    "ABLATIONS",
+    "load_task",
+    "ReversedVocab",
+    "stage2",
+    "run_method",
+    "compare_methods",
+    "ablations",
+    "sample_efficiency",
+    "goemotions_compare",
+    "ensemble",
+    "summarize",
+    "markdown_table",
+]
