@@ -1,0 +1,384 @@
+"""Notebook 04: stage 1, general-domain language-model pretraining."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/, for make_notebooks
+
+from make_notebooks import code, md  # noqa: E402
+
+FILENAME = "04_general_pretraining.ipynb"
+
+# fmt: off
+CELLS = [
+    md("""
+    # 04 · Stage 1: general-domain language-model pretraining
+
+    *Paper: ULMFiT §3.1, "General-domain LM pretraining": the AWD-LSTM language model is trained
+    once on WikiText-103 (28,595 Wikipedia articles, 103 million words) "to capture general
+    properties of language"; §4.1 for its settings; §5, Table 4, for what pretraining is worth.
+    Code: `ulmfit_lesson.lm_recipes.pretrain_lm`, `train`, `pretrained`, `generate`.*
+
+    Notebooks 01-03 built the pieces: tokens, batches, the AWD-LSTM. Now the first stage of ULMFiT
+    puts them to work: a language model learns English from a large pile of unlabelled text.
+
+    **By the end you can**
+
+    1. say what a language model must learn in order to predict the next word, and why stage 1 uses
+       a large *general* corpus;
+    2. measure a language model by its cross-entropy, accuracy and **perplexity**, and read a
+       perplexity as "the number of words the model hesitates between";
+    3. pretrain a small AWD-LSTM on a slice of the general corpus with `lm_recipes.pretrain_lm`,
+       and read its loss curve;
+    4. load a full-size pretrained model through the registry and compare how well it predicts
+       different kinds of text;
+    5. generate text, and explain what the sampling **temperature** does.
+    """),
+    code("""
+    %matplotlib inline
+    import json
+    import time
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import torch
+    from IPython.display import display
+
+    from ulmfit_lesson import (config, datasets, explain, exercises_lm, generate, lm_recipes, pretrained,
+                               progress, registry, tokenizer, train, widgets_lm)
+    from ulmfit_lesson.vocab import Vocab
+
+    QUICK = config.is_quick()
+    print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
+    """),
+    code("""
+    widgets_lm.draw_ulmfit_stages(highlight=1)
+    """),
+    md("""
+    ## 1. What predicting the next word teaches
+
+    A language model gives, for any beginning of a text, a probability to every word of its
+    vocabulary being the next one. To do that well it has to know a surprising amount:
+
+    | to continue ... | the model needs |
+    |---|---|
+    | "the keys to the cabinet ___" (*are*, not *is*) | grammar: agreement across several words |
+    | "she poured the tea into a ___" | meaning: which things can hold tea |
+    | "the capital of France is ___" | facts about the world |
+    | "O Romeo, Romeo, wherefore art ___" | style and register (*thou*, not *you*) |
+    | "it was the worst day of my life ; i felt ___" | sentiment — what our classifier needs |
+
+    No one labels anything: every word of every text is a training example. That is why stage 1
+    can use a corpus far larger than any labelled dataset.
+
+    **Why general text?** The pretrained model is reused for *any* target task, so it should have
+    seen many topics and styles. The paper's ablation (Table 4, validation error in %) compares
+    classifiers built with and without WikiText-103 pretraining:
+
+    | | IMDb (25k labelled) | TREC-6 (5.5k) | AG News (120k) |
+    |---|---|---|---|
+    | without pretraining | 5.63 | 10.67 | 5.52 |
+    | with pretraining | **5.00** | **5.69** | **5.38** |
+
+    The smaller the labelled dataset (TREC-6), the more pretraining helps — our poems are smaller still.
+    """, slide=True),
+    md("""
+    ## 2. The general corpus
+
+    WikiText-103 is 500 MB of text; fastai's model trained on it took hours on a big GPU. This course
+    uses a laptop-sized stand-in, `general_corpus`: 2.9 million words (3.8 million tokens) of
+    openly licensed English from five sources, chosen to be *varied*: encyclopedia articles, two
+    centuries of political speeches, the King James Bible, and Shakespeare and Milton.
+    """),
+    code("""
+    general_train = datasets.load_general_corpus("train")
+    general_valid = datasets.load_general_corpus("valid")
+    words = general_train.assign(words=general_train.text.str.split().str.len())
+    display(words.groupby("source").agg(documents=("title", "size"), words=("words", "sum")))
+    for source, doc in general_train.groupby("source").head(1).set_index("source").text.items():
+        print(f"{source:>20}: {doc[:150].strip()!r}")
+    """),
+    md("""
+    ## 3. Measuring a language model
+
+    Three numbers describe how well a language model predicts held-out text, all computed by
+    `train.evaluate_lm`:
+
+    - **cross-entropy** (the loss): the average over tokens of $-\\log p(\\text{right next token})$,
+      in nats. Lower is better; 0 would be certainty, always right.
+    - **accuracy**: how often the most likely token is the right one.
+    - **perplexity** $= e^{\\text{cross-entropy}}$. If the model hesitated between $k$ equally
+      likely words at every step, its perplexity would be exactly $k$. So perplexity reads as "the
+      number of words the model is effectively choosing between". A model that knows nothing gives
+      every one of the $V$ words of its vocabulary the same probability: perplexity $V$.
+
+    Perplexities are only comparable **on the same text with the same vocabulary**: a model with a
+    small vocabulary maps many words to `xxunk`, which is easy to predict, and looks better than it is.
+    """, slide=True),
+    md("""
+    ## 4. Pretraining a small model, live
+
+    Stage 1 at full size is out of reach of a laptop (section 6 estimates by how much). The
+    *procedure* is not: `lm_recipes.pretrain_lm` does exactly what was done for `general-fwd`,
+
+    1. tokenize the texts and build a vocabulary (`min_freq=3`, notebook 01);
+    2. build a fresh, randomly initialised AWD-LSTM (notebook 03);
+    3. train it with the LM loader (notebook 02) and `train.fit_lm`: AdamW, one-cycle learning rates,
+       AR/TAR, gradient clipping, the hidden state carried from batch to batch;
+    4. evaluate it on held-out text before and after.
+
+    We shrink two things: the data (a slice of every source) and the model (embedding 64 instead of
+    400, two LSTM layers of 192 units instead of three of 1152: about 1% of the parameters).
+    """),
+    code("""
+    if QUICK:
+        chars_per_doc, epochs, bs, bptt = 1_200, 1, 16, 20
+    else:
+        chars_per_doc, epochs, bs, bptt = 18_000, 2, 32, 35
+    slice_train = general_train.groupby("source").head(2).text.str[:chars_per_doc].tolist()  # 2 docs per source
+    slice_valid = general_valid.groupby("source").head(1).text.str[:chars_per_doc // 4].tolist()
+    print(f"{len(slice_train)} training documents of at most {chars_per_doc:,} characters each")
+    print("takes about", "20 seconds" if QUICK else "1-2 minutes", "on a 2-core laptop CPU; the plot updates as it trains")
+
+    start = time.time()
+    small = lm_recipes.pretrain_lm(
+        slice_train, slice_valid, epochs=epochs, bs=bs, bptt=bptt, lr=1e-2,
+        emb_size=64, hidden_size=192, n_layers=2, device="cpu", seed=0,
+    )
+    print(f"done in {time.time() - start:.0f} s")
+    """),
+    md("""
+    What did it learn? Before training, the random model spreads its probability evenly, so its
+    perplexity is close to the size of its vocabulary — exactly the "knows nothing" value of
+    section 3. After training it is much lower.
+    """),
+    code("""
+    n_params = sum(p.numel() for p in small.model.parameters())
+    print(f"model: {n_params:,} parameters; vocabulary: {len(small.vocab.itos):,} tokens")
+    print(f"trained on {small.histories[0].total_steps} steps of {bs} x ~{bptt} tokens")
+    print(f"valid perplexity before training: {small.before.perplexity:,.0f}   after: {small.after.perplexity:,.1f}")
+    print(f"valid tokens unknown to this small vocabulary (xxunk): {small.unk_rates['valid']:.1%}")
+    assert 0.5 * len(small.vocab.itos) < small.before.perplexity < 2 * len(small.vocab.itos)
+    assert small.after.perplexity < small.before.perplexity
+
+    steps = pd.DataFrame(small.histories[0].steps)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.plot(steps.step, steps.loss, alpha=0.3, label="training loss (per step)")
+    ax.plot(steps.step, progress.smooth(steps.loss.tolist()), label="smoothed")
+    ax.axhline(small.before.loss, color="gray", ls=":", label="valid loss before training")
+    ax.axhline(small.after.loss, color="green", ls="--", label="valid loss after training")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.legend(fontsize=8)
+    plt.show()
+    """),
+    md("""
+    The loss falls fast at first — the model learns which tokens are common (`the`, `,`, `xxmaj`)
+    — and then slowly, as it starts to use the context. The low perplexity flatters it: a
+    good share of the validation tokens are `xxunk` for its small vocabulary (last line of the
+    printout), and `xxunk` is an easy guess. Its writing shows how little it knows:
+    """),
+    code("""
+    print(generate.generate(small.model, small.vocab, "The king", n_words=25, temperature=0.7, seed=0))
+    """),
+    md("""
+    ## 5. The real thing: a pretrained model from the registry
+
+    Nobody repeats stage 1 for every task: it is done once and the weights are shared. ULMFiT used
+    fastai's WikiText-103 model, `wt103-fwd` (a download of about 100 MB). The course also ships
+    `general-fwd`, trained the same way on the whole general corpus (24 epochs on one GPU, 4 minutes),
+    for machines without internet access. The cell below tries WikiText-103 first (in full mode)
+    and falls back to `general-fwd` with a message if the download is not possible. Both load
+    through `pretrained.load_fastai_lm`, which reads fastai's files safely (notebook 01) and maps
+    their weights onto our `LanguageModel`.
+
+    The rest of the course uses `general-fwd` either way: its vocabulary was built with our
+    tokenizer, and it is small enough to fine-tune on a CPU.
+    """, slide=True),
+    code("""
+    candidates = ["general-fwd"] if QUICK else ["wt103-fwd", "general-fwd"]  # quick mode never downloads
+    for name in candidates:
+        try:
+            print(f"loading {name} ...")
+            big, big_itos = pretrained.load_fastai_lm(name)
+            break
+        except (OSError, ValueError) as err:  # not downloadable here, interrupted, or a bad file
+            print(f"  {name} is not available: {str(err).splitlines()[0]}")
+            print("  falling back to the next candidate")
+    BIG = name
+    big_vocab = Vocab(big_itos)
+    n_big = sum(p.numel() for p in big.parameters())
+    print(f"using {BIG}: {n_big / 1e6:.1f}M parameters, vocabulary {len(big_itos):,}, config {big.config}")
+    """),
+    md("""
+    If `wt103-fwd` loaded, the rest of this notebook works with it (its vocabulary is fastai v1's, so
+    some of our tokenizer's output may be unknown to it). The next cells use `general-fwd` for what
+    depends on it: its training record, and later notebooks.
+    """),
+    code("""
+    general, general_itos = (big, big_itos) if BIG == "general-fwd" else pretrained.load_fastai_lm("general-fwd")
+    general_vocab = Vocab(general_itos)
+    log = json.loads(registry.fetch_file("general-fwd", "train_log.json").read_text())
+    print("how general-fwd was trained:", log["config"])
+    print(f"its validation figures (all {165_583:,} tokens of general_corpus/valid.jsonl): "
+          f"cross-entropy {log['valid_loss']:.3f}, accuracy {log['valid_accuracy']:.1%}, perplexity {log['valid_perplexity']:.1f}")
+    """),
+    md("""
+    ## 6. How well does it predict — and what?
+
+    Evaluating all 165,583 validation tokens takes several minutes on a CPU, so we measure a sample
+    of each source (the figure above is the full one), and, as a preview of notebook 05, verses
+    of the poems. Each sample is read as 8 streams of fixed 70-token windows with the hidden state
+    carried along (`train.evaluate_lm`).
+    """),
+    code("""
+    n_tokens = 150 if QUICK else 2_000
+    samples = {source: group.text.tolist() for source, group in general_valid.groupby("source")}
+    samples["poems (dev verses)"] = datasets.load_poem_sentiment("dev", view="all").text.tolist()
+    print(f"evaluating {BIG} on {n_tokens:,} tokens of each of {len(samples)} kinds of text:",
+          "about 10 seconds" if QUICK else "about a minute", "on a 2-core laptop CPU")
+    rows = []
+    for kind, texts in samples.items():
+        docs = lm_recipes.cap_tokens(tokenizer.tokenize_texts(texts), n_tokens)  # the first n_tokens tokens
+        m = train.evaluate_lm(big, lm_recipes.numericalize(docs, big_vocab), bs=8, bptt=70)
+        rows.append({"text": kind, "perplexity": m.perplexity, "accuracy": m.accuracy,
+                     "unknown tokens": lm_recipes.unk_rate(docs, big_vocab), "tokens": m.n_tokens})
+    by_kind = pd.DataFrame(rows).set_index("text")
+    display(by_kind.style.format({"perplexity": "{:.0f}", "accuracy": "{:.1%}", "unknown tokens": "{:.1%}"}))
+    ax = by_kind.perplexity.plot.barh(figsize=(7, 2.8), color="#9ecae1", logx=True)
+    ax.set_xlabel(f"perplexity of {BIG} (log scale; lower is better)")
+    plt.show()
+    """),
+    md("""
+    The model is most at home in the kinds of text it saw most of and that are most predictable
+    (the Bible's formulaic verses), less so in Wikipedia's facts and names. The **poems** are the
+    hardest by far — although every poem word is known to the vocabulary, the model is surprised
+    by them. Part of it is real (poetry is meant to surprise); part is the domain: the verses are
+    lowercased fragments, while the model expects `xxmaj` after every full stop. That gap is what
+    stage 2 (notebook 05) closes.
+
+    **How long would stage 1 take here?** Time one forward pass of a training-sized batch (64
+    streams of 70 tokens; 16 in quick mode) on this machine. A training step costs about three
+    forward passes (the backward pass is about twice the forward), and `general-fwd` saw 3.8
+    million tokens 24 times:
+    """),
+    code("""
+    probe_bs = 16 if QUICK else 64
+    x = torch.randint(len(tokenizer.SPECIAL_TOKENS), len(big_itos), (probe_bs, 70))  # random token ids
+    big.eval()
+    with torch.no_grad():
+        start = time.time()
+        big(x)
+        forward_seconds = time.time() - start
+    tokens_per_second = probe_bs * 70 / (3 * forward_seconds)  # training throughput, roughly
+    train_seconds = 3_823_711 * 24 / tokens_per_second
+    print(f"one forward pass of {probe_bs} x 70 tokens: {forward_seconds:.1f} s -> about {tokens_per_second:,.0f} training tokens/s")
+    print(f"pretraining general-fwd here: about {train_seconds / 3600:,.0f} hours ({train_seconds / 86400:.1f} days); "
+          f"on one H200 GPU it took 4 minutes")
+    print(f"WikiText-103 is 27 times larger again: about {27 * train_seconds / 86400:,.0f} days")
+    """),
+    md("""
+    That is why stage 1 is done once, on big GPUs, and shared.
+
+    ## 7. Writing with the model
+
+    A language model can write: predict a distribution over the next token, draw one token from
+    it, append it, repeat (`generate.generate`; the hidden state carries the text so far, so each
+    new token costs one LSTM step). The **temperature** $T$ reshapes the distribution before the
+    draw: the probabilities become $\\text{softmax}(\\text{logits} / T)$.
+
+    - $T < 1$ sharpens it: likely tokens get likelier; safe, repetitive text.
+    - $T = 1$ draws from the model's own distribution.
+    - $T > 1$ flattens it: unlikely tokens get a chance; surprising, then incoherent text.
+    - $T \\to 0$ always takes the most likely token (greedy).
+    """),
+    code("""
+    n_words = 8 if QUICK else 40
+    prompts = ["The history of the city", "And the LORD said unto"]
+    written = {}
+    for prompt in prompts:
+        for temperature in (0.5, 1.0):
+            written[f"T = {temperature}: {prompt}"] = generate.generate(big, big_vocab, prompt, n_words=n_words,
+                                                                         temperature=temperature, seed=0)
+    widgets_lm.show_generations(written);
+    """),
+    md("""
+    At $T = 0.5$ the text is fluent and plausible, and the model's sources show through (an
+    encyclopedia voice, a biblical one); at $T = 1$ it wanders more. It has learned a lot of English
+    from 3.8 million tokens; WikiText-103's model, trained on 27 times more, writes better still.
+
+    ### Explore: the next-word distribution
+
+    Type a prompt (press Enter) and move the temperature slider (the plot redraws when you let go):
+    the bars are the ten most likely next tokens and their probabilities. Try a low and a high
+    temperature, a prompt that ends in the middle of a fixed phrase ("The President of the United"),
+    one in a poem's style, a lowercase sentence start. **write 20 words** samples a continuation at
+    the current temperature.
+    """),
+    code("""
+    widgets_lm.next_word_explorer(big, big_vocab, prompt="When the war was over, the", temperature=1.0)
+    """),
+    md("""
+    The explorer calls this package function on every change:
+    """),
+    code("""
+    explain.show_source(generate.next_word_probs);
+    """),
+    md("""
+    ## 8. Exercises
+
+    ### Exercise 1: perplexity
+
+    Write `perplexity(logits, targets)`: `logits` has shape `(n_tokens, vocab_size)` (the model's
+    scores for each position), `targets` has shape `(n_tokens,)` (the right next token ids). Return
+    the perplexity as a float. Do not call `F.cross_entropy`: use `torch.log_softmax`.
+    """),
+    code("""
+    def perplexity(logits: torch.Tensor, targets: torch.Tensor) -> float:
+        raise NotImplementedError  # your code here
+
+
+    exercises_lm.check_perplexity(perplexity)
+    """),
+    md("""
+    ### Exercise 2: temperature
+
+    Write `temperature_softmax(logits, temperature)`: the probabilities `generate` draws from, for
+    a 1-D tensor of logits and a temperature above 0.
+    """),
+    code("""
+    def temperature_softmax(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+        raise NotImplementedError  # your code here
+
+
+    exercises_lm.check_temperature_softmax(temperature_softmax)
+    """),
+    md("""
+    Stuck? `exercises_lm.hint("perplexity")`, `exercises_lm.show_solution("perplexity")` (and the
+    same for `"temperature_softmax"`).
+
+    ## Summary
+
+    - Stage 1 trains a language model on a large, **general**, unlabelled corpus; predicting the
+      next word forces it to learn grammar, meaning, facts and style. It is done once and shared.
+    - A language model is measured by **cross-entropy**, **accuracy** and **perplexity**
+      $= e^{\\text{cross-entropy}}$; a model that knows nothing has perplexity equal to its
+      vocabulary size. Compare perplexities only on the same text with the same vocabulary.
+    - `lm_recipes.pretrain_lm` runs the whole procedure (vocabulary, fresh AWD-LSTM, `fit_lm`,
+      evaluation) at any size; at full size it needs a GPU.
+    - `pretrained.load_fastai_lm` loads fastai's WikiText-103 model or the course's `general-fwd`.
+      `general-fwd` reaches a perplexity of about 34 on general text, and does much worse on the poems.
+    - Sampling **temperature** trades safety for variety: $\\text{softmax}(\\text{logits}/T)$.
+
+    ## Review questions
+
+    1. Give two things, other than grammar, that a model must know to predict the next word well.
+    2. A model over a vocabulary of 26,856 tokens has never been trained. What perplexity do you
+       expect, and why?
+    3. The small model of section 4 has a lower validation perplexity than you might expect. Why
+       is it not comparable with `general-fwd`'s?
+    4. Why is the poems' perplexity so much higher than that of the general text, for the same model?
+    5. What happens to the next-word distribution as the temperature goes to 0, and as it grows large?
+    """, slide=True),
+]
+# fmt: on

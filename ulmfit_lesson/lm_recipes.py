@@ -1,0 +1,383 @@
+"""The language-model stages of ULMFiT as two recipes: pretrain (stage 1) and fine-tune (stage 2).
+
+**Stage 1, general-domain LM pretraining** (ULMFiT §3.1): learn English from a large general
+corpus (the paper: WikiText-103; here ``general_corpus`` at laptop scale). ``pretrain_lm``
+tokenizes, builds the vocabulary (tokens seen at least ``min_freq=3`` times, at most 60,000, as
+fastai), and trains an AWD-LSTM from scratch.
+
+**Stage 2, target-task LM fine-tuning** (ULMFiT §3.2): adapt that LM to the text of the task (the
+poems). ``finetune_lm`` does, explicitly:
+
+1. load the pretrained LM (a registry name such as ``'general-fwd'``, a fastai folder/archive, or one
+   of our checkpoints), with fastai's LM dropouts times ``drop_mult=0.3`` (fastbook ch. 10);
+2. build the fine-tuning vocabulary: the pretrained ``itos`` *extended* with the target texts'
+   words that occur at least ``min_freq`` times, and report the unknown-token rate before and after;
+3. transfer the embeddings (``pretrained.match_embeddings``): known words keep their vectors, new
+   words start at the mean vector;
+4. **one epoch with only the last layer group trainable** (the embeddings and the tied decoder),
+   STLR with peak ``frozen_lr=2e-2``: the new words' rows are untrained, so train them first while
+   the LSTMs stay as they are (fastbook: ``fit_one_cycle(1, 2e-2)`` on the frozen learner);
+5. **unfreeze everything** and train ``epochs`` epochs with discriminative learning rates (the top
+   group at ``lr=4e-3``, ULMFiT §4.1's LM fine-tuning LR, divided by 2.6 per group below, §3.2) and
+   STLR (§3.2).
+
+Both return an :class:`LMResult`: the model, its vocabulary, the training histories, validation
+loss/accuracy/perplexity before and after, and where the files went. Files in ``out_dir``::
+
+    lm.pt          the whole language model + itos + config (+ history, metrics, settings)
+    encoder.pt     only the AWD-LSTM encoder (keys as ``AWDLSTM.state_dict()``) + itos + config:
+                   what the classifier (§3.3) starts from (fastai's ``save_encoder``)
+    vocab.json     the vocabulary (Vocab.save)
+    metrics.json   before/after metrics, unknown-token rates, settings, wall time (human-readable)
+
+Deviation: fastai fine-tunes with one-cycle and a single LR (fastbook ch. 10); the recipe here
+follows the paper (STLR + discriminative LRs). ``schedule='one_cycle'`` switches back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint as ckpt
+from .config import LM_DROPOUTS
+from .lm_loader import LMLoader
+from .models import LanguageModel, build_language_model
+from .pretrained import load_fastai_lm, match_embeddings
+from .schedules import discriminative_lrs, freeze_to
+from .tokenizer import tokenize_texts
+from .train import (
+    GRAD_CLIP,
+    WEIGHT_DECAY,
+    History,
+    LMMetrics,
+    RankSlice,
+    evaluate_lm,
+    fit_lm,
+    resolve_device,
+    world_info,
+)
+from .vocab import Vocab
+
+MIN_FREQ = 3  # fastai make_vocab / TextBlock defaults
+MAX_VOCAB = 60_000
+FINETUNE_DROP_MULT = 0.3  # fastbook ch. 10: language_model_learner(..., drop_mult=0.3)
+FROZEN_LR = 2e-2  # fastbook ch. 10: the frozen epoch, fit_one_cycle(1, 2e-2)
+FINETUNE_LR = 4e-3  # ULMFiT §4.1: "a base learning rate of 0.004 ... for fine-tuning the LM"
+
+
+@dataclass
+class LMResult:
+    """What a recipe returns. ``histories``: one :class:`History` per training stage."""
+
+    model: LanguageModel
+    vocab: Vocab
+    histories: list[History] = field(default_factory=list)
+    before: LMMetrics | None = None
+    after: LMMetrics | None = None
+    unk_rates: dict[str, float] = field(default_factory=dict)
+    out_dir: Path | None = None
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain values for ``metrics.json`` and printing."""
+        return {
+            "before": self.before.as_dict() if self.before else None,
+            "after": self.after.as_dict() if self.after else None,
+            "unk_rates": self.unk_rates,
+            "vocab_size": len(self.vocab.itos),
+            "seconds": round(self.seconds, 1),
+            "settings": self.settings,
+            "epochs": [{"stage": h.stage, **e} for h in self.histories for e in h.epochs],
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loading models and texts
+# ---------------------------------------------------------------------------------------------------
+
+
+def load_lm(
+    source: str | Path, drop_mult: float = 1.0, dropouts: dict[str, float] | None = None
+) -> tuple[LanguageModel, list[str]]:
+    """Load a language model from anywhere the course keeps one; return ``(model, itos)``.
+
+    ``source``: one of our checkpoints (a ``.pt`` file, or a folder with ``lm.pt``, as written by
+    the recipes), or what ``pretrained.load_fastai_lm`` accepts (a registry name such as
+    ``'general-fwd'``, a fastai folder or archive). Dropouts: ``LM_DROPOUTS`` times ``drop_mult``.
+    """
+    path = Path(source)
+    file = path / "lm.pt" if path.is_dir() and (path / "lm.pt").is_file() else path
+    if file.is_file() and file.suffix == ".pt":
+        overrides = {k: v * drop_mult for k, v in (dropouts or LM_DROPOUTS).items()}
+        model, itos = ckpt.load_language_model(file, **overrides)
+        if itos is None:
+            raise ValueError(f"{file} has no vocabulary (itos); it cannot be used as an LM")
+        return model, itos
+    return load_fastai_lm(source, drop_mult=drop_mult, dropouts=dropouts)
+
+
+def cap_tokens(docs: list[list[str]], max_tokens: int | None) -> list[list[str]]:
+    """The first documents up to ``max_tokens`` tokens in all (the last one cut): for quick runs."""
+    if max_tokens is None:
+        return docs
+    out, n = [], 0
+    for doc in docs:
+        if n >= max_tokens:
+            break
+        out.append(doc[: max_tokens - n])
+        n += len(out[-1])
+    return out
+
+
+def unk_rate(docs: Sequence[Sequence[str]], vocab: Vocab | Sequence[str]) -> float:
+    """Share of the tokens of ``docs`` that the vocabulary does not know (they become ``xxunk``).
+
+    Counted over every token the model would read, markers (``xxbos``, ``xxmaj``) included; a literal
+    ``xxunk`` already in the text (WikiText's ``<unk>``) counts as unknown (``Vocab.unk_rate``).
+    """
+    vocab = vocab if isinstance(vocab, Vocab) else Vocab(list(vocab))
+    return vocab.unk_rate(list(docs))
+
+
+def numericalize(docs: Sequence[Sequence[str]], vocab: Vocab) -> list[torch.Tensor]:
+    """Token lists -> 1-D LongTensors of ids (unknown tokens -> 0, ``xxunk``)."""
+    return [torch.as_tensor(vocab.numericalize(list(d)), dtype=torch.long) for d in docs]
+
+
+def _settings(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A recipe's scalar arguments (not the texts), to record with its results."""
+    out = {}
+    for key, value in arguments.items():
+        if isinstance(value, Path):
+            value = str(value)
+        if value is None or isinstance(value, (int, float, str, bool)):
+            out[key] = value
+    return out
+
+
+def _valid_loader(ids: list[torch.Tensor], bs: int, bptt: int) -> Any:
+    """A fixed-window validation loader over ``bs`` streams; under torchrun, this process's share."""
+    rank, world = world_info()
+    loader = LMLoader(ids, bs * world, bptt, shuffle=False, variable_bptt=False)
+    return RankSlice(loader, rank, world) if world > 1 else loader
+
+
+def _save_outputs(result: LMResult, out_dir: Path) -> None:
+    """Write lm.pt, encoder.pt, vocab.json and metrics.json (rank 0 only under torchrun)."""
+    if world_info()[0] != 0:
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    history = [h.to_plain() for h in result.histories]
+    extra = {"kind": "language_model", "history": history, "summary": summary}
+    ckpt.save_checkpoint(out_dir / "lm.pt", result.model, result.vocab.itos, extra=extra)
+    extra = {"kind": "encoder", "summary": summary}
+    model, itos = result.model, result.vocab.itos
+    ckpt.save_checkpoint(out_dir / "encoder.pt", model.encoder, itos, model.config, extra=extra)
+    result.vocab.save(out_dir / "vocab.json")
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stage 1
+# ---------------------------------------------------------------------------------------------------
+
+
+def pretrain_lm(
+    texts: Sequence[str],
+    valid_texts: Sequence[str] | None = None,
+    *,
+    epochs: int = 1,
+    bs: int = 64,
+    bptt: int = 70,
+    lr: float = 5e-3,
+    schedule: str = "one_cycle",
+    wd: float = 0.1,
+    clip: float | None = GRAD_CLIP,
+    drop_mult: float = 1.0,
+    emb_size: int = 400,
+    hidden_size: int = 1152,
+    n_layers: int = 3,
+    min_freq: int = MIN_FREQ,
+    max_vocab: int = MAX_VOCAB,
+    max_tokens: int | None = None,
+    backwards: bool = False,
+    device: str = "auto",
+    amp: str | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> LMResult:
+    """Stage 1 (ULMFiT §3.1): train an AWD-LSTM language model from scratch on ``texts``.
+
+    Defaults are those of the course's ``general-fwd`` model (fastai ``fit_one_cycle``, lr 5e-3,
+    wd 0.1, drop_mult 1.0; see ``shared/pretrained/README.md``), with ULMFiT's bs 64 and bptt 70.
+    ``max_tokens`` keeps only the first that many tokens of the training (and validation) texts;
+    ``emb_size``/``hidden_size``/``n_layers`` shrink the model for a quick run. With ``out_dir``
+    the training state is saved there after each epoch (``train_state.pt``), and ``resume=True``
+    continues an interrupted run. Under ``torchrun`` ``bs`` is per process (see ``train.RankSlice``).
+    """
+    settings = _settings(locals())
+    start = time.time()
+    rank, world = world_info()
+    device = resolve_device(device)
+    settings.update(device=str(device), world_size=world)
+    train_tokens = cap_tokens(tokenize_texts(texts), max_tokens)
+    valid_tokens = cap_tokens(tokenize_texts(valid_texts), max_tokens) if valid_texts else None
+    vocab = Vocab.build(train_tokens, min_freq=min_freq, max_vocab=max_vocab)
+    torch.manual_seed(seed)
+    model = build_language_model(
+        len(vocab.itos), drop_mult=drop_mult, emb_size=emb_size, hidden_size=hidden_size,
+        n_layers=n_layers,
+    )  # fmt: skip
+    train_ids = numericalize(train_tokens, vocab)
+    loader = LMLoader(train_ids, bs * world, bptt, backwards=backwards, seed=seed)
+    valid = None
+    if valid_tokens:
+        valid_ids = numericalize(valid_tokens, vocab)
+        if backwards:
+            valid_ids = [d.flip(0) for d in valid_ids]
+        valid = _valid_loader(valid_ids, bs, bptt)
+    result = LMResult(model.to(device), vocab, settings=settings)
+    result.unk_rates = {"train": unk_rate(train_tokens, vocab)}
+    if valid_tokens:
+        result.unk_rates["valid"] = unk_rate(valid_tokens, vocab)
+        result.before = evaluate_lm(model, valid, device=device, amp=amp)
+    out = Path(out_dir) if out_dir is not None else None
+    history = fit_lm(
+        model, loader, epochs, lr, schedule=schedule, wd=wd, clip=clip, valid_loader=valid,
+        device=device, amp=amp, progress=progress, seed=seed, itos=vocab.itos,
+        checkpoint_path=out / "train_state.pt" if out is not None else None, resume=resume,
+    )  # fmt: skip
+    history.stage = "pretraining"
+    result.histories.append(history)
+    if valid is not None:
+        result.after = evaluate_lm(model, valid, device=device, amp=amp)
+    result.seconds = time.time() - start
+    if out is not None:
+        result.out_dir = out
+        _save_outputs(result, out)
+        if rank == 0:  # finished: the resume state (weights + Adam's moments) is not needed
+            (out / "train_state.pt").unlink(missing_ok=True)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stage 2
+# ---------------------------------------------------------------------------------------------------
+
+
+def finetune_vocab(
+    pretrained_itos: Sequence[str], train_tokens: Sequence[Sequence[str]], min_freq: int = MIN_FREQ
+) -> Vocab:
+    """The fine-tuning vocabulary: the pretrained one, then the target texts' new words seen at
+    least ``min_freq`` times (fastai builds the target vocab and matches embeddings by token)."""
+    return Vocab(list(pretrained_itos)).extend(train_tokens, min_freq=min_freq)
+
+
+def finetune_lm(
+    pretrained: str | Path | tuple[LanguageModel, Sequence[str]],
+    texts: Sequence[str],
+    valid_texts: Sequence[str] | None = None,
+    *,
+    frozen_epochs: int = 1,
+    frozen_lr: float = FROZEN_LR,
+    epochs: int = 4,
+    lr: float = FINETUNE_LR,
+    schedule: str = "stlr",
+    bs: int = 64,
+    bptt: int = 70,
+    valid_bs: int | None = None,
+    wd: float = WEIGHT_DECAY,
+    clip: float | None = GRAD_CLIP,
+    drop_mult: float = FINETUNE_DROP_MULT,
+    min_freq: int = MIN_FREQ,
+    max_tokens: int | None = None,
+    device: str = "auto",
+    amp: str | None = None,
+    out_dir: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> LMResult:
+    """Stage 2 (ULMFiT §3.2): fine-tune a pretrained LM on the target texts (recipe: module docstring).
+
+    Args:
+        pretrained: registry name (``'general-fwd'``), fastai folder/archive, our checkpoint, or a
+            ``(model, itos)`` pair (its dropouts are kept as they are).
+        texts: the target task's training texts (never its test set). valid_texts: held-out texts
+            for the before/after metrics and per-epoch validation (read with ``valid_bs`` streams,
+            default ``bs``; a small held-out set needs fewer, longer streams).
+        frozen_epochs, frozen_lr: the first stage, only embeddings + decoder trainable.
+        epochs, lr: the second stage, all layers, discriminative LRs with ``lr`` at the top.
+    The ``unk_rates`` of the result: ``train_pretrained_vocab``, ``train_finetune_vocab`` (and the same
+    for ``valid``): the share of tokens that are ``xxunk`` before and after extending the vocabulary.
+    """
+    settings = _settings(locals())
+    start = time.time()
+    device = resolve_device(device)
+    settings["device"] = str(device)
+    if isinstance(pretrained, tuple):
+        old_model, old_itos = pretrained
+    else:
+        old_model, old_itos = load_lm(pretrained, drop_mult=drop_mult)
+    train_tokens = cap_tokens(tokenize_texts(texts), max_tokens)
+    valid_tokens = cap_tokens(tokenize_texts(valid_texts), max_tokens) if valid_texts else None
+    vocab = finetune_vocab(old_itos, train_tokens, min_freq)
+    unk = {
+        "train_pretrained_vocab": unk_rate(train_tokens, old_itos),
+        "train_finetune_vocab": unk_rate(train_tokens, vocab),
+    }
+    if valid_tokens:
+        unk["valid_pretrained_vocab"] = unk_rate(valid_tokens, old_itos)
+        unk["valid_finetune_vocab"] = unk_rate(valid_tokens, vocab)
+    model = match_embeddings(old_model, list(old_itos), vocab.itos).to(device)
+    settings["new_words"] = len(vocab.itos) - len(old_itos)
+    result = LMResult(model, vocab, unk_rates=unk, settings=settings)
+    loader = LMLoader(numericalize(train_tokens, vocab), bs, bptt, seed=seed)
+    valid = None
+    if valid_tokens:
+        valid = _valid_loader(numericalize(valid_tokens, vocab), valid_bs or bs, bptt)
+        result.before = evaluate_lm(model, valid, device=device, amp=amp)
+    common = dict(
+        schedule=schedule, wd=wd, clip=clip, valid_loader=valid, device=device, amp=amp,
+        progress=progress, itos=vocab.itos,
+    )  # fmt: skip
+    groups = model.groups
+    torch.manual_seed(seed)
+    if frozen_epochs:
+        freeze_to(groups, -1)  # only embeddings + decoder: the new words' rows learn first
+        result.histories.append(fit_lm(model, loader, frozen_epochs, frozen_lr, **common))
+        result.histories[-1].stage = "frozen: embeddings + decoder"
+    freeze_to(groups, 0)  # everything trains, lower layers more gently (/2.6 per group)
+    if epochs:
+        lrs = discriminative_lrs(lr, len(groups))
+        result.histories.append(fit_lm(model, loader, epochs, lrs, **common))
+        result.histories[-1].stage = "unfrozen: all layers, discriminative LRs"
+    if valid is not None:
+        result.after = evaluate_lm(model, valid, device=device, amp=amp)
+    result.seconds = time.time() - start
+    if out_dir is not None:
+        result.out_dir = Path(out_dir)
+        _save_outputs(result, result.out_dir)
+    return result
+
+
+__all__ = [
+    "LMResult",
+    "pretrain_lm",
+    "finetune_lm",
+    "finetune_vocab",
+    "load_lm",
+    "unk_rate",
+    "cap_tokens",
+    "numericalize",
+]
