@@ -87,3 +87,11 @@ def test_bad_arguments():
         generate(m, ITOS, "the", temperature=-1)
     with pytest.raises(ValueError, match="top_k"):
         generate(m, ITOS, "the", top_k=0)
+
+
+def test_a_marker_left_at_the_end_is_dropped():
+    from ulmfit_lesson.generate import _drop_dangling_markers
+
+    assert _drop_dangling_markers(["xxbos", "the", "king", "xxmaj"]) == ["xxbos", "the", "king"]
+    assert _drop_dangling_markers(["a", "xxrep", "4"]) == ["a"]
+    assert _drop_dangling_markers(["a", "xxup", "b"]) == ["a", "xxup", "b"]

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .tokenizer import PAD, UNK, decode_tokens, tokenize
+from .tokenizer import PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK, decode_tokens, tokenize
 
 
 def _itos(vocab: Any) -> list[str]:
@@ -55,6 +55,18 @@ def _banned_ids(itos: list[str], no_unk: bool) -> list[int]:
     """Ids never to sample: ``xxpad`` (never a real next token) and, with ``no_unk``, ``xxunk``."""
     banned = [i for i, t in enumerate(itos) if t == PAD or (no_unk and t == UNK)]
     return banned
+
+
+def _drop_dangling_markers(tokens: list[str]) -> list[str]:
+    """Drop a marker left without its word at the very end (``... xxmaj``, ``... xxrep 4``): the
+    sampling stopped before the token it applies to, and it would show up literally in the text."""
+    tokens = list(tokens)
+    while tokens and (
+        tokens[-1] in (TK_MAJ, TK_UP, TK_REP, TK_WREP)
+        or (len(tokens) > 1 and tokens[-2] in (TK_REP, TK_WREP))
+    ):
+        tokens.pop()
+    return tokens
 
 
 @torch.no_grad()
@@ -130,7 +142,7 @@ def generate(
     ids = _prompt_ids(prompt, itos)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     new = sample_ids(model, ids, n_words, temperature, top_k, _banned_ids(itos, no_unk), generator)
-    return decode_tokens([itos[i] for i in ids + new])
+    return decode_tokens(_drop_dangling_markers([itos[i] for i in ids + new]))
 
 
 @torch.no_grad()

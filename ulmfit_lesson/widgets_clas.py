@@ -12,6 +12,9 @@ Drawings (each returns a matplotlib ``Figure`` built without pyplot, so nothing 
 - ``plot_class_f1(labels, f1, support)``: per-class F1 bars, sorted, with how many examples each had.
 - ``plot_history(history)``: losses and validation metrics per epoch, unfreezing stages shaded.
 
+Numbers: ``unfreezing_schedule(n_groups, epochs)`` (what each layer group does, step by step, under
+``clas_recipes.train_classifier``'s plan) and ``group_sizes(groups)`` (parameters per layer group).
+
 HTML:
 
 - ``probs_html(probs)``: class probabilities as bars.
