@@ -11,8 +11,8 @@ same process, so they see the same machine. Contestants:
   worker processes, which is what ``TextBlock``/``tokenize_df`` do for a fastai user.
 
 Rounds are interleaved (ours, fastai x1, fastai parallel, ours, ...); the best round of each is
-reported. It also reports how many token positions agree (see ``agreement``), and writes the table
-to ``bench/results/tokenizer.md``.
+reported. It also reports how many token positions agree (``tokenizer.token_agreement``), and
+writes the table to ``bench/results/tokenizer.md``.
 
 Run with the reference environment (it imports fastai), from the repo root:
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import difflib
 import json
 import platform
 import subprocess
@@ -39,24 +38,6 @@ from ulmfit_lesson import tokenizer as ours  # noqa: E402
 
 CORPUS = REPO_ROOT.parent / "shared" / "data" / "general_corpus"
 RESULTS = REPO_ROOT / "bench" / "results" / "tokenizer.md"
-
-
-def agreement(reference: list[list[str]], candidate: list[list[str]]) -> tuple[int, int]:
-    """Token positions that agree, and the total they are out of.
-
-    Per document, the two token lists are aligned with ``difflib.SequenceMatcher``; the matched
-    positions (a lower bound on the longest common subsequence) are counted out of the longer
-    list's length. Identical documents count fully without aligning.
-    """
-    matched = total = 0
-    for ref, cand in zip(reference, candidate, strict=True):
-        total += max(len(ref), len(cand))
-        if ref == cand:
-            matched += len(ref)
-        else:
-            blocks = difflib.SequenceMatcher(None, ref, cand).get_matching_blocks()
-            matched += sum(b.size for b in blocks)
-    return matched, total
 
 
 def machine() -> str:
@@ -119,7 +100,7 @@ def main() -> None:
 
     names = list(contestants)
     n_tokens = sum(len(t) for t in outputs[names[1]])  # fastai's count is the reference
-    matched, total = agreement(outputs[names[1]], outputs[names[0]])
+    matched, total = ours.token_agreement(outputs[names[1]], outputs[names[0]])
     same_docs = sum(a == b for a, b in zip(outputs[names[1]], outputs[names[0]]))
     fastest_fastai = min(best[n] for n in names[1:])
 

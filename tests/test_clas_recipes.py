@@ -30,13 +30,7 @@ from ulmfit_lesson.vocab import Vocab
 FILLER = "the a movie film plot actor scene story was is it and of to very quite rather".split()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: intra-op threads only add overhead (and thrash on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def good_bad_texts(n, seed=0):

@@ -19,13 +19,7 @@ VOCAB = 60
 SIZES = dict(emb_size=16, hidden_size=32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: intra-op threads only add overhead (and thrash on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def tiny_lm(seed=0, vocab=VOCAB, **kw):

@@ -1,38 +1,62 @@
 """Each exercise checker passes its reference solution, reports an untouched exercise as not
-attempted, and fails typical wrong answers with the hint that names the mistake."""
+attempted, and fails typical wrong answers with the hint that names the mistake.
+
+The first tests cover the contract shared by the three exercise modules (``exercises``,
+``exercises_clas``, ``exercises_lm``); the mistakes of each module's exercises are tested in its
+own file."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ulmfit_lesson import exercises, tokenizer
+from ulmfit_lesson import exercises, exercises_clas, exercises_lm, tokenizer
 
 
 def not_attempted(*args):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize("name", list(exercises.EXERCISES))
-def test_reference_solution_passes(name, capsys):
-    ex = exercises.EXERCISES[name]
+# The modules whose exercises are all functions, checked as check_x(fn, quiet). (exercises_lm also
+# asks for values, so tests/test_exercises_lm.py calls each of its checkers by hand.)
+FUNCTION_EXERCISES = [
+    pytest.param(module, name, id=f"{module.__name__.split('.')[-1]}.{name}")
+    for module in (exercises, exercises_clas)
+    for name in module.EXERCISES
+]
+
+
+@pytest.mark.parametrize("module, name", FUNCTION_EXERCISES)
+def test_reference_solution_passes(module, name, capsys):
+    ex = module.EXERCISES[name]
     result = ex.check(ex.solution)
     assert result.passed is True and bool(result)
     assert "[passed]" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", list(exercises.EXERCISES))
-def test_untouched_exercise_is_not_attempted(name):
-    result = exercises.EXERCISES[name].check(not_attempted, quiet=True)
+@pytest.mark.parametrize("module, name", FUNCTION_EXERCISES)
+def test_untouched_exercise_is_not_attempted(module, name):
+    result = module.EXERCISES[name].check(not_attempted, quiet=True)
     assert result.passed is None and not result
     assert "not attempted yet" in result.message
-    assert f"show_solution({name!r})" in result.message
+    # The tip names the module that holds the solution, not always `exercises`.
+    assert f"{module.__name__.split('.')[-1]}.show_solution({name!r})" in result.message
 
 
-def test_crash_is_reported_not_raised():
-    result = exercises.check_unk_rate(lambda docs, itos: 1 / 0, quiet=True)
+# (module, checker, a function that crashes) in each of the three exercise modules
+CRASHES = [
+    (exercises, exercises.check_unk_rate, lambda docs, itos: 1 / 0),
+    (exercises_clas, exercises_clas.check_error_reduction, lambda a, b: 1 / 0),
+    (exercises_lm, exercises_lm.check_perplexity, lambda logits, y: 1 / 0),
+]
+
+
+@pytest.mark.parametrize("module, check, crashing", CRASHES)
+def test_crash_is_reported_with_its_modules_hint(module, check, crashing):
+    result = check(crashing, quiet=True)
     assert result.passed is False
     assert "ZeroDivisionError" in result.message
+    assert module.EXERCISES[result.name].hint in result.message
 
 
 # (checker, wrong answer, a phrase of the expected hint)

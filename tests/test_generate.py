@@ -11,12 +11,7 @@ WORDS = "the king queen said and to a of in his her crown . , ! ? was is rose fe
 ITOS = SPECIAL_TOKENS + WORDS
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 @pytest.fixture

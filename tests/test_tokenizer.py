@@ -6,9 +6,9 @@ Golden fixtures (made by ``tools/make_golden_tokens.py`` with fastai 2.8.12 + sp
 - ``tests/golden/tokens_general_valid.jsonl.gz``: fastai's tokens for every document of
   ``general_corpus/valid.jsonl``.
 
-Agreement metric (``token_agreement``): per document, the fastai and our token lists are aligned with
-``difflib.SequenceMatcher``; the matched positions are counted out of the longer list's length, and
-summed over documents. It is 100% on the valid split (165,583 tokens) and, measured by
+Agreement metric (``tokenizer.token_agreement``): per document, the fastai and our token lists are
+aligned with ``difflib.SequenceMatcher``; the matched positions are counted out of the longer list's
+length, and summed over documents. It is 100% on the valid split (165,583 tokens) and, measured by
 ``bench/bench_tokenizer.py``, on the train split too (3.8M tokens); the requirement is >= 99%.
 
 Known differences from fastai/spaCy (none occurs in the general corpus):
@@ -22,7 +22,6 @@ Known differences from fastai/spaCy (none occurs in the general corpus):
   whitespace-delimited chunk only.
 """
 
-import difflib
 import gzip
 import hashlib
 import json
@@ -36,19 +35,6 @@ from ulmfit_lesson import tokenizer as tk
 from ulmfit_lesson.config import REPO_ROOT, data_dirs
 
 GOLDEN = REPO_ROOT / "tests" / "golden"
-
-
-def token_agreement(reference, candidate):
-    """(matched positions, total positions) over documents, aligned per document with difflib."""
-    matched = total = 0
-    for ref, cand in zip(reference, candidate, strict=True):
-        total += max(len(ref), len(cand))
-        if ref == cand:
-            matched += len(ref)
-        else:
-            blocks = difflib.SequenceMatcher(None, ref, cand).get_matching_blocks()
-            matched += sum(b.size for b in blocks)
-    return matched, total
 
 
 def general_valid_path():
@@ -297,7 +283,7 @@ def test_general_valid_agrees_with_fastai():
     start = time.perf_counter()
     ours = tk.tokenize_texts(texts)
     seconds = time.perf_counter() - start
-    matched, total = token_agreement(golden, ours)
+    matched, total = tk.token_agreement(golden, ours)
     assert total >= header["n_tokens"] > 100_000
     assert matched / total >= 0.99, f"agreement {matched}/{total} = {matched / total:.4%}"
     # Regression guard: today every document is identical.
@@ -309,7 +295,7 @@ def test_general_valid_agrees_with_fastai():
 def test_agreement_metric_by_hand():
     ref = [["a", "b", "c", "d"], ["x"]]
     cand = [["a", "c", "d", "e", "f"], ["x"]]  # b dropped, e f added: 3 of max(4, 5) match
-    assert token_agreement(ref, cand) == (3 + 1, 5 + 1)
+    assert tk.token_agreement(ref, cand) == (3 + 1, 5 + 1)
 
 
 # ------------------------------------------------------------------------------ decoding

@@ -20,12 +20,7 @@ from ulmfit_lesson.vocab import Vocab  # noqa: E402
 TEXTS = ["the sun is warm", "a cold dark night of sorrow", "o joy", "grief and tears and death"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def tiny_classifier(multi_label=False) -> TextClassifier:

@@ -741,7 +741,9 @@ def main(argv: list[str] | None = None) -> int:
         "--no-execute", action="store_true", help="render the notebooks as saved (no kernel)"
     )
     parser.add_argument("--reuse", action="store_true", help="keep up-to-date executed copies")
-    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+    parser.add_argument(
+        "--timeout", type=int, default=1800, help="seconds per cell before it counts as hung"
+    )
     parser.add_argument(
         "--stop-on-error", action="store_true", help="do not run notebooks after a failed one"
     )

@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "notebooks")
     parser.add_argument("--quick", action="store_true", help="set ULMFIT_QUICK=1 (CI-sized run)")
     parser.add_argument(
-        "--timeout", type=int, default=None, help="seconds per cell (default: no limit)"
+        "--timeout",
+        type=int,
+        default=1800,
+        help="seconds per cell before it counts as hung (default 1800; no cell needs that long)",
     )
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
     args = parser.parse_args(argv)

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import checkpoint as ckpt
 from .clas_loader import ClasLoader
 from .classifier import (
     BPTT,
@@ -76,7 +77,16 @@ from .schedules import (
     param_groups,
 )
 from .tokenizer import tokenize_texts
-from .train import ADAM_BETAS, ADAM_EPS, WEIGHT_DECAY, resolve_device
+from .train import (
+    ADAM_BETAS,
+    ADAM_EPS,
+    WEIGHT_DECAY,
+    _rng_state,
+    _set_rng_state,
+    resolve_device,
+    sigterm_as_keyboard_interrupt,
+    training_interrupted,
+)
 from .vocab import Vocab
 
 CLAS_LR = 0.01  # ULMFiT §4.1: "a base learning rate of ... 0.01 for fine-tuning the classifier"
@@ -84,6 +94,7 @@ CLAS_BS = 64  # ULMFiT §4.1: "a batch size of 64"
 CLAS_EPOCHS = 6  # 4 gradual-unfreezing epochs (5 groups) + 2 with everything unfrozen
 CLAS_GRAD_CLIP = 25.0  # fastai v0.7 train_clas.py: learn.clip = 25
 DEFAULT_THRESHOLD = 0.5
+TRAIN_STATE_KIND = "classifier_train_state"  # extra["kind"] of train_classifier's checkpoints
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -411,6 +422,8 @@ def train_classifier(
     device: str = "auto",
     progress: bool = True,
     on_epoch: Callable[[dict, ULMFiTClassifier, torch.optim.Optimizer], None] | None = None,
+    checkpoint_path: str | Path | None = None,
+    resume: bool = False,
 ) -> ClassifierResult:
     """Stage 3 (ULMFiT §3.3): train a classifier on the fine-tuned LM (recipe: module docstring).
 
@@ -439,6 +452,12 @@ def train_classifier(
         sources: names for error messages, e.g. ``{"train": "data/train.csv", "valid": ...}``.
         scratch_sizes: ``emb_size``/``hidden_size``/``n_layers`` of the encoder when ``lm=None``.
         on_epoch: called after every epoch with ``(record, model, optimizer)`` (plots, snapshots).
+        checkpoint_path: after every epoch save there, atomically, what continuing needs: weights,
+            Adam's state, the shuffling and dropout random states, the history. resume: continue
+            from ``checkpoint_path`` if it exists, skipping the epochs it holds (the same texts,
+            labels, plan, ``bs`` and ``seed``: the same metrics as an uninterrupted run on the CPU).
+            Ctrl-C or SIGTERM raise ``train.TrainingInterrupted`` naming the last checkpoint; the
+            epoch under way is lost, as nothing is saved mid-epoch.
     Returns: a :class:`ClassifierResult` (``.classifier`` is the ready-to-use ``TextClassifier``).
     """
     settings = {
@@ -500,57 +519,80 @@ def train_classifier(
         plan = plan_stages(len(groups), epochs, gradual_unfreezing)
     loss_fn = _loss_fn(multi_label)
     result = ClassifierResult(model, vocab, names, multi_label, settings=settings)
-    bar = make_progress(sum(s.n_epochs for s in plan) * len(train_loader), "classifier", progress)
+    n_epochs = sum(s.n_epochs for s in plan)
+    # What must not change between an interrupted run and its resumption.
+    run = {"n_train": len(train_texts), "labels": names, "bs": bs, "seed": seed,
+           "plan": [[s.freeze_to, s.n_epochs] for s in plan]}  # fmt: skip
+    checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+    saved = None  # what the checkpoint on disk holds
+    if resume and checkpoint_path is not None and checkpoint_path.is_file():
+        result.history = _resume(
+            checkpoint_path, run, model, optimizer, train_loader, vocab.itos, device
+        )
+        saved = f"epoch {len(result.history)} of {n_epochs}"
+    bar = make_progress(n_epochs * len(train_loader), "classifier", progress)
     epoch = 0
     try:
-        for stage_no, stage in enumerate(plan):
-            freeze_to(groups, stage.freeze_to)
-            total = stage.n_epochs * len(train_loader)
-            sched = Schedule(total, lrs, kind=schedule)
-            step = 0
-            for _ in range(stage.n_epochs):
-                t0, loss_sum, n_seen = time.time(), 0.0, 0
-                model.train()
-                for batch in train_loader:
-                    mom = betas[0]  # Adam's beta1 plays momentum; one-cycle cycles it
-                    if schedule == "one_cycle":
-                        mom = one_cycle_moms(step, total, ONE_CYCLE_MOMS)
-                    for group, group_lr in zip(optimizer.param_groups, sched(step)):
-                        group["lr"], group["betas"] = group_lr, (mom, betas[1])
-                    x, mask, y = (t.to(device) for t in (batch.x, batch.mask, batch.y))
-                    out = model(x, mask)
-                    loss = loss_fn(out.logits, y)
-                    reg = (
-                        masked_ar_tar(out.raw_output, out.mask, alpha, beta) if alpha or beta else 0
-                    )
-                    optimizer.zero_grad(set_to_none=True)
-                    (loss + reg).backward()
-                    trainable = [p for p in model.parameters() if p.grad is not None]
-                    if clip is not None:
-                        torch.nn.utils.clip_grad_norm_(trainable, clip)
-                    optimizer.step()
-                    step += 1
-                    loss_sum += loss.item() * len(y)
-                    n_seen += len(y)
-                    bar.update({"loss": loss_sum / n_seen, "step": step})
-                record = {
-                    "epoch": epoch,
-                    "stage": stage_no,
-                    "freeze_to": stage.freeze_to,
-                    "trainable_groups": sum(
-                        any(p.requires_grad for m in g for p in m.parameters()) for g in groups
-                    ),
-                    "train_loss": loss_sum / max(n_seen, 1),
-                    "lrs": list(sched.lrs),
-                }
-                if valid_loader is not None:
-                    record.update(_validate(model, valid_loader, y_valid, multi_label, loss_fn))
-                record["seconds"] = time.time() - t0
-                result.history.append(record)
-                bar.epoch_end({k: v for k, v in record.items() if k != "lrs"})
-                if on_epoch is not None:
-                    on_epoch(record, model, optimizer)
-                epoch += 1
+        with sigterm_as_keyboard_interrupt():  # kill, timeout, pre-emption: as Ctrl-C
+            for stage_no, stage in enumerate(plan):
+                freeze_to(groups, stage.freeze_to)
+                total = stage.n_epochs * len(train_loader)
+                sched = Schedule(total, lrs, kind=schedule)
+                step = 0
+                for _ in range(stage.n_epochs):
+                    if epoch < len(result.history):  # resumed: this epoch is in the checkpoint
+                        step, epoch = step + len(train_loader), epoch + 1
+                        continue
+                    t0, loss_sum, n_seen = time.time(), 0.0, 0
+                    model.train()
+                    for batch in train_loader:
+                        mom = betas[0]  # Adam's beta1 plays momentum; one-cycle cycles it
+                        if schedule == "one_cycle":
+                            mom = one_cycle_moms(step, total, ONE_CYCLE_MOMS)
+                        for group, group_lr in zip(optimizer.param_groups, sched(step)):
+                            group["lr"], group["betas"] = group_lr, (mom, betas[1])
+                        x, mask, y = (t.to(device) for t in (batch.x, batch.mask, batch.y))
+                        out = model(x, mask)
+                        loss = loss_fn(out.logits, y)
+                        reg = 0
+                        if alpha or beta:
+                            reg = masked_ar_tar(out.raw_output, out.mask, alpha, beta)
+                        optimizer.zero_grad(set_to_none=True)
+                        (loss + reg).backward()
+                        trainable = [p for p in model.parameters() if p.grad is not None]
+                        if clip is not None:
+                            torch.nn.utils.clip_grad_norm_(trainable, clip)
+                        optimizer.step()
+                        step += 1
+                        loss_sum += loss.item() * len(y)
+                        n_seen += len(y)
+                        bar.update({"loss": loss_sum / n_seen, "step": step})
+                    record = {
+                        "epoch": epoch,
+                        "stage": stage_no,
+                        "freeze_to": stage.freeze_to,
+                        "trainable_groups": sum(
+                            any(p.requires_grad for m in g for p in m.parameters()) for g in groups
+                        ),
+                        "train_loss": loss_sum / max(n_seen, 1),
+                        "lrs": list(sched.lrs),
+                    }
+                    if valid_loader is not None:
+                        record.update(_validate(model, valid_loader, y_valid, multi_label, loss_fn))
+                    record["seconds"] = time.time() - t0
+                    result.history.append(record)
+                    bar.epoch_end({k: v for k, v in record.items() if k != "lrs"})
+                    if on_epoch is not None:
+                        on_epoch(record, model, optimizer)
+                    epoch += 1
+                    if checkpoint_path is not None:
+                        _save_train_state(
+                            checkpoint_path, run, model, optimizer, train_loader, result, device
+                        )
+                        saved = f"epoch {epoch} of {n_epochs}"
+    except KeyboardInterrupt as err:
+        where = f"after {epoch} of {n_epochs} epochs"
+        raise training_interrupted(err, where, checkpoint_path, saved) from None
     finally:
         bar.close()
         freeze_to(groups, 0)  # leave the model fully trainable, as a plain module would be
@@ -565,6 +607,42 @@ def train_classifier(
         result.metrics = metrics_from_probs(probs, y_valid, names, multi_label, result.thresholds)
     result.seconds = time.time() - start
     return result
+
+
+def _save_train_state(path, run, model, optimizer, loader, result, device) -> None:
+    """Write what resuming after this epoch needs (``train_classifier(checkpoint_path=...)``)."""
+    train_state = {
+        "run": run,
+        "history": result.history,
+        "loader_rng": loader.rng.bit_generator.state,  # the next epoch's shuffle
+        "rng": _rng_state(device),  # the next epoch's dropout masks
+    }
+    extra = {"kind": TRAIN_STATE_KIND, "train_state": train_state}
+    ckpt.save_checkpoint(path, model, result.vocab.itos, model.config, optimizer, extra=extra)
+
+
+def _resume(path, run, model, optimizer, loader, itos, device) -> list[dict]:
+    """Load the state ``_save_train_state`` wrote into the fresh run; return the history so far."""
+    state = ckpt.load_checkpoint(path)
+    extra = state.get("extra") or {}
+    if extra.get("kind") != TRAIN_STATE_KIND:
+        raise ValueError(
+            f"{path} holds no classifier training state (kind {extra.get('kind')!r}); "
+            "resume from a file written by train_classifier(checkpoint_path=...)"
+        )
+    ts = extra["train_state"]
+    changed = [f"{k}: {ts['run'].get(k)!r} then, {v!r} now" for k, v in run.items()
+               if ts["run"].get(k) != v]  # fmt: skip
+    if changed:
+        raise ValueError(
+            f"{path} belongs to another run ({'; '.join(changed)}); resume with the same texts, "
+            "labels, epochs, bs and seed"
+        )
+    ckpt.load_into(model, state, itos, source=str(path))
+    optimizer.load_state_dict(state["optimizer"])
+    loader.rng.bit_generator.state = ts["loader_rng"]
+    _set_rng_state(ts["rng"], device)
+    return list(ts["history"])
 
 
 def _loss_fn(multi_label: bool):

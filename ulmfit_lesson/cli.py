@@ -45,7 +45,8 @@ def read_texts(source: str, split: str = "train", text_col: str = "text") -> lis
 
     ``general_corpus`` / ``poem_sentiment`` / ``goemotions`` (``split``: train / valid (dev) / test);
     a ``.csv``, ``.tsv``, ``.json`` or ``.jsonl`` file (its column ``text_col``); a ``.txt`` file (one
-    document per non-empty line); or a folder (each ``*.txt`` file one document).
+    document per non-empty line); or a folder (each non-empty ``*.txt`` file one document).
+    Raises ``FileNotFoundError`` / ``ValueError`` naming the file: missing, not UTF-8, no text.
     """
     from . import datasets
 
@@ -60,15 +61,19 @@ def read_texts(source: str, split: str = "train", text_col: str = "text") -> lis
         files = sorted(path.glob("*.txt"))
         if not files:
             raise FileNotFoundError(f"{path} holds no .txt files")
-        return [f.read_text(encoding="utf-8") for f in files]
-    if not path.is_file():
+        texts = [datasets.decode_utf8(f) for f in files]  # a non-UTF-8 file is named
+    elif not path.is_file():
         raise FileNotFoundError(
             f"{source!r} is neither a dataset name ({', '.join(CORPUS_NAMES)}) nor a file or folder"
         )
-    if path.suffix.lower() == ".txt":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [line for line in lines if line.strip()]
-    return datasets.read_table(path, text_col)["text"].tolist()
+    elif path.suffix.lower() == ".txt":
+        texts = datasets.decode_utf8(path).splitlines()
+    else:
+        return datasets.read_table(path, text_col)["text"].tolist()
+    texts = [t for t in texts if t.strip()]  # blank lines and empty files hold no document
+    if not texts:
+        raise ValueError(f"{path} holds no text (empty or only whitespace)")
+    return texts
 
 
 def _print_metrics(title: str, metrics) -> None:
@@ -98,8 +103,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         schedule=args.schedule, wd=args.wd, drop_mult=args.drop_mult, emb_size=args.emb_size,
         hidden_size=args.hidden_size, n_layers=args.n_layers, min_freq=args.min_freq,
         max_vocab=args.max_vocab, max_tokens=args.max_tokens, backwards=args.backwards,
-        device=str(device), amp=args.amp, out_dir=args.out, resume=args.resume, seed=args.seed,
-        progress=not args.no_progress,
+        device=str(device), amp=args.amp, out_dir=args.out, resume=args.resume,
+        save_every=args.save_every, seed=args.seed, progress=not args.no_progress,
     )  # fmt: skip
     if rank == 0:
         print(f"vocabulary: {len(result.vocab.itos):,} tokens; processes: {world}")
@@ -298,6 +303,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue from OUT/train_state.pt if an earlier run was interrupted",
     )
+    p.add_argument(
+        "--save-every",
+        type=int,
+        default=None,
+        help="also save OUT/train_state.pt every N steps, not only after each epoch",
+    )
     _add_training_args(p, epochs=1, lr=5e-3, drop_mult=1.0, schedule="one_cycle", wd=0.1)
     p.set_defaults(func=_pretrain)
 
@@ -410,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as err:  # Ctrl-C; while training SIGTERM too (TrainingInterrupted)
+        print(f"\ninterrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
+        return 130  # the shell's code for "stopped by Ctrl-C" (128 + SIGINT)
 
 
 if __name__ == "__main__":

@@ -144,7 +144,8 @@ def _rows(mask: pd.Series) -> str:
     return ", ".join(rows[:10]) + more
 
 
-def _decode(path: Path) -> str:
+def decode_utf8(path: Path) -> str:
+    """The text of ``path``; a ``ValueError`` naming the file, offset and line of a non-UTF-8 byte."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")  # -sig: tolerate the byte-order mark Excel writes
@@ -195,7 +196,7 @@ def read_table(
         raise ValueError(
             f"{path}: unknown extension {ext!r}; use .csv, .tsv, .txt, .jsonl or .json"
         )
-    text = _decode(path)
+    text = decode_utf8(path)
     if not text.strip():
         raise ValueError(f"{path} is empty")
     if ext in (".jsonl", ".json"):

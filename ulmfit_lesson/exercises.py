@@ -13,6 +13,9 @@ A function that still raises ``NotImplementedError`` is reported as "not attempt
 notebook with untouched exercises still runs top to bottom. ``show_solution(name)`` displays the
 reference solution, which lives here, out of sight of the notebook.
 
+This module also holds the checking machinery (``ExerciseSet``, ``CheckResult``) that the later
+notebooks' ``exercises_lm`` and ``exercises_clas`` reuse.
+
 Exercises: ``replace_all_caps`` and ``unk_rate`` (notebook 01), ``stream_layout`` and
 ``lr_scales`` (02), ``locked_mask`` and ``ar_tar`` (03).
 """
@@ -28,6 +31,9 @@ import torch
 from torch import Tensor
 
 from . import explain, lm_loader, losses, tokenizer
+
+# =============================================================================== checking
+# Shared with exercises_lm and exercises_clas, which build their own ExerciseSet.
 
 
 @dataclass
@@ -56,41 +62,90 @@ class _Failed(Exception):
         self.what, self.hint = what, hint
 
 
-def _report(name: str, passed: bool | None, message: str, quiet: bool) -> CheckResult:
-    if not quiet:
-        print(message)
-    return CheckResult(name, passed, message)
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: the notebook that asks it, its hidden reference solution, checker and hint."""
+
+    name: str
+    notebook: str
+    solution: Callable
+    check: Callable[..., CheckResult]
+    hint: str
 
 
-def _run(name: str, fn: Callable, checks: Callable[[Callable], str], quiet: bool) -> CheckResult:
-    """Run ``checks(fn)``; turn NotImplementedError, failures and crashes into messages."""
-    solution_tip = f"(Stuck? exercises.show_solution({name!r}) shows one solution.)"
-    try:
-        summary = checks(fn)
-    except NotImplementedError:
-        return _report(
-            name,
-            None,
-            f"[not attempted yet] {name}: the function still raises NotImplementedError. "
-            f"Replace that line with your code and run the cell again. {solution_tip}",
-            quiet,
-        )
-    except _Failed as fail:
-        return _report(
-            name,
-            False,
-            f"[not yet] {name}: {fail.what}\n  Hint: {fail.hint}\n  {solution_tip}",
-            quiet,
-        )
-    except Exception as err:  # the learner's code crashed: show the error, not a traceback
-        return _report(
-            name,
-            False,
-            f"[not yet] {name}: your function raised {type(err).__name__}: {err}\n"
-            f"  Hint: {EXERCISES[name].hint}\n  {solution_tip}",
-            quiet,
-        )
-    return _report(name, True, f"[passed] {name}: {summary}", quiet)
+class ExerciseSet:
+    """The exercises of one module, and the machinery all their checkers share.
+
+    ``exercises``, ``exercises_lm`` and ``exercises_clas`` each hold one set; its ``run`` turns a
+    checker's outcome into the printed ``[passed]`` / ``[not yet]`` / ``[not attempted yet]``
+    message, and its ``hint`` and ``show_solution`` are the modules' ``hint`` and ``show_solution``.
+    """
+
+    def __init__(self, module: str):
+        self.module = module  # named in the messages: "exercises_lm.show_solution('perplexity')"
+        # {name: Exercise}; each module sets it to its EXERCISES at the end, after its checkers.
+        self.exercises: dict[str, Exercise] = {}
+
+    def run(
+        self,
+        name: str,
+        answer: Any,
+        checks: Callable[[Any], str],
+        quiet: bool,
+        values: bool = False,
+    ) -> CheckResult:
+        """Run ``checks(answer)``; turn NotImplementedError, failures and crashes into messages.
+
+        ``answer`` is the learner's function, or with ``values=True`` the values they filled in
+        (a checker raises ``NotImplementedError`` while those are still ``None``).
+        """
+        call = f"{self.module}.show_solution({name!r})"
+        tip = f"(Stuck? {call} shows {'them' if values else 'one solution'}.)"
+        passed: bool | None = False
+        try:
+            summary = checks(answer)
+        except NotImplementedError:
+            passed = None
+            if values:
+                todo = "the answers are still None. Replace them with yours"
+            else:
+                todo = "the function still raises NotImplementedError. "
+                todo += "Replace that line with your code"
+            message = f"[not attempted yet] {name}: {todo} and run the cell again. {tip}"
+        except _Failed as fail:
+            message = f"[not yet] {name}: {fail.what}\n  Hint: {fail.hint}\n  {tip}"
+        except Exception as err:  # the learner's code crashed: show the error, not a traceback
+            culprit = "checking your answers" if values else "your function"
+            message = (
+                f"[not yet] {name}: {culprit} raised {type(err).__name__}: {err}\n"
+                f"  Hint: {self.exercises[name].hint}\n  {tip}"
+            )
+        else:
+            passed, message = True, f"[passed] {name}: {summary}"
+        if not quiet:
+            print(message)
+        return CheckResult(name, passed, message)
+
+    def show_solution(self, name: str) -> str:
+        """Display (and return) the reference solution of exercise ``name``."""
+        return explain.show_source(self._get(name).solution)
+
+    def hint(self, name: str) -> str:
+        """Print (and return) a hint for exercise ``name``."""
+        hint = self._get(name).hint
+        print(f"Hint for {name}: {hint}")
+        return hint
+
+    def _get(self, name: str) -> Exercise:
+        if name not in self.exercises:
+            raise ValueError(
+                f"no exercise {name!r} in {self.module}; "
+                f"the exercises are {', '.join(self.exercises)}"
+            )
+        return self.exercises[name]
+
+
+_SET = ExerciseSet("exercises")  # this module's exercises (notebooks 01-03), added at the end
 
 
 # =============================================================================== notebook 01
@@ -153,7 +208,7 @@ def check_replace_all_caps(fn: Callable[[str], str], quiet: bool = False) -> Che
                 raise _Failed(f"on {text!r} it returned {got!r}; expected {want.strip()!r}", hint)
         return f"all {len(_CAPS_CASES)} cases match the package's rule."
 
-    return _run("replace_all_caps", fn, checks, quiet)
+    return _SET.run("replace_all_caps", fn, checks, quiet)
 
 
 def unk_rate(token_lists: Sequence[Sequence[str]], itos: Sequence[str]) -> float:
@@ -191,7 +246,7 @@ def check_unk_rate(fn: Callable, quiet: bool = False) -> CheckResult:
                 )
         return f"all {len(cases)} cases right."
 
-    return _run("unk_rate", fn, checks, quiet)
+    return _SET.run("unk_rate", fn, checks, quiet)
 
 
 # =============================================================================== notebook 02
@@ -232,7 +287,12 @@ def check_stream_layout(fn: Callable, quiet: bool = False) -> CheckResult:
             raise _Failed(shown, EXERCISES["stream_layout"].hint)
         return f"all {len(cases)} layouts match the LMLoader's."
 
-    return _run("stream_layout", fn, checks, quiet)
+    return _SET.run("stream_layout", fn, checks, quiet)
+
+
+def _short(seq: Any) -> str:
+    text = repr(seq)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _loader_rows(tokens: Sequence[Any], bs: int) -> list[list[Any]]:
@@ -272,7 +332,7 @@ def check_lr_scales(fn: Callable, quiet: bool = False) -> CheckResult:
                 )
         return f"all {len(want)} rates match the loader's lr_scale."
 
-    return _run("lr_scales", fn, checks, quiet)
+    return _SET.run("lr_scales", fn, checks, quiet)
 
 
 # =============================================================================== notebook 03
@@ -349,7 +409,7 @@ def check_locked_mask(fn: Callable[[Tensor, float], Tensor], quiet: bool = False
             )
         return "constant over time, right drop rate, right scale, one mask per sequence."
 
-    return _run("locked_mask", fn, checks, quiet)
+    return _SET.run("locked_mask", fn, checks, quiet)
 
 
 def ar_tar(raw: Tensor, dropped: Tensor, alpha: float = 2.0, beta: float = 1.0) -> Tensor:
@@ -384,20 +444,10 @@ def check_ar_tar(fn: Callable, quiet: bool = False) -> CheckResult:
             raise _Failed(what, hint)
         return "AR and TAR match losses.ar_tar_penalty."
 
-    return _run("ar_tar", fn, checks, quiet)
+    return _SET.run("ar_tar", fn, checks, quiet)
 
 
 # =============================================================================== registry
-
-
-@dataclass(frozen=True)
-class Exercise:
-    name: str
-    notebook: str
-    solution: Callable
-    check: Callable[..., CheckResult]
-    hint: str
-
 
 EXERCISES: dict[str, Exercise] = {
     e.name: e
@@ -416,30 +466,18 @@ EXERCISES: dict[str, Exercise] = {
                  "AR: alpha * mean(dropped**2). TAR: beta * mean((raw[:, 1:] - raw[:, :-1])**2)."),
     ]
 }  # fmt: skip
+_SET.exercises = EXERCISES  # now that the checkers exist
 
 
-def _short(seq: Any) -> str:
-    text = repr(seq)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def show_solution(name: str) -> str:
-    """Display (and return) the reference solution of exercise ``name``."""
-    if name not in EXERCISES:
-        raise ValueError(f"no exercise {name!r}; the exercises are {', '.join(EXERCISES)}")
-    return explain.show_source(EXERCISES[name].solution)
-
-
-def hint(name: str) -> str:
-    """Print (and return) a hint for exercise ``name``."""
-    if name not in EXERCISES:
-        raise ValueError(f"no exercise {name!r}; the exercises are {', '.join(EXERCISES)}")
-    print(f"Hint for {name}: {EXERCISES[name].hint}")
-    return EXERCISES[name].hint
+# The notebooks call exercises.show_solution(name) and exercises.hint(name).
+show_solution = _SET.show_solution
+hint = _SET.hint
 
 
 __all__ = [
     "CheckResult",
+    "Exercise",
+    "ExerciseSet",
     "EXERCISES",
     "show_solution",
     "hint",

@@ -19,41 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
-from . import clas_recipes, classifier, explain
-from .exercises import CheckResult, _Failed, _report
+from . import clas_recipes, classifier
+from .exercises import CheckResult, Exercise, ExerciseSet, _Failed
 
-# =============================================================================== runner
-
-
-def _run(name: str, fn: Callable, checks: Callable[[Callable], str], quiet: bool) -> CheckResult:
-    """Run ``checks(fn)``; turn NotImplementedError, failures and crashes into messages."""
-    tip = f"(Stuck? exercises_clas.show_solution({name!r}) shows one solution.)"
-    try:
-        summary = checks(fn)
-    except NotImplementedError:
-        message = (
-            f"[not attempted yet] {name}: the function still raises NotImplementedError. "
-            f"Replace that line with your code and run the cell again. {tip}"
-        )
-        return _report(name, None, message, quiet)
-    except _Failed as fail:
-        return _report(
-            name, False, f"[not yet] {name}: {fail.what}\n  Hint: {fail.hint}\n  {tip}", quiet
-        )
-    except Exception as err:  # the learner's code crashed: the error, not a traceback
-        message = (
-            f"[not yet] {name}: your function raised {type(err).__name__}: {err}\n"
-            f"  Hint: {EXERCISES[name].hint}\n  {tip}"
-        )
-        return _report(name, False, message, quiet)
-    return _report(name, True, f"[passed] {name}: {summary}", quiet)
+_SET = ExerciseSet("exercises_clas")  # the checking machinery of exercises.py
 
 
 # =============================================================================== notebook 06
@@ -130,7 +105,7 @@ def check_concat_pool(fn: Callable[[Tensor, Tensor], Tensor], quiet: bool = Fals
             raise _Failed(f"{name} is wrong (first wrong row: {row})", hint)
         return "h_T at the true last token; padding ignored by the max and the mean."
 
-    return _run("concat_pool", fn, checks, quiet)
+    return _SET.run("concat_pool", fn, checks, quiet)
 
 
 def unfreeze_plan(n_groups: int, epochs: int) -> list[tuple[int, int]]:
@@ -173,7 +148,7 @@ def check_unfreeze_plan(fn: Callable[[int, int], list], quiet: bool = False) -> 
             )
         return "the same plan as clas_recipes.plan_stages for every case."
 
-    return _run("unfreeze_plan", fn, checks, quiet)
+    return _SET.run("unfreeze_plan", fn, checks, quiet)
 
 
 # =============================================================================== notebook 07
@@ -207,7 +182,7 @@ def check_error_reduction(fn: Callable[[float, float], float], quiet: bool = Fal
             raise _Failed(f"{what}: you gave {got:.4f}, the paper says {want:.3f}", hint)
         return "matches the paper's -43.9% (IMDb vs CoVe) and -23.7% (AG)."
 
-    return _run("error_reduction", fn, checks, quiet)
+    return _SET.run("error_reduction", fn, checks, quiet)
 
 
 # =============================================================================== notebook 08
@@ -256,7 +231,7 @@ def check_best_threshold(fn: Callable, quiet: bool = False) -> CheckResult:
             raise _Failed(f"on {what} you chose {got:.2f}; the best F1 is at {want:.2f}", hint)
         return "the same thresholds as clas_recipes.tune_thresholds."
 
-    return _run("best_threshold", fn, checks, quiet)
+    return _SET.run("best_threshold", fn, checks, quiet)
 
 
 # =============================================================================== notebook 09
@@ -312,19 +287,10 @@ def check_split_table(fn: Callable, quiet: bool = False) -> CheckResult:
             )
         return "disjoint, complete, every label on both sides, reproducible."
 
-    return _run("split_table", fn, checks, quiet)
+    return _SET.run("split_table", fn, checks, quiet)
 
 
 # =============================================================================== registry
-
-
-@dataclass(frozen=True)
-class Exercise:
-    name: str
-    notebook: str
-    solution: Callable
-    check: Callable[..., CheckResult]
-    hint: str
 
 
 EXERCISES: dict[str, Exercise] = {
@@ -344,21 +310,11 @@ EXERCISES: dict[str, Exercise] = {
                  "for valid; train = df.drop(index=valid.index)."),
     ]
 }  # fmt: skip
+_SET.exercises = EXERCISES  # now that the checkers exist
 
 
-def show_solution(name: str) -> str:
-    """Display (and return) the reference solution of exercise ``name``."""
-    if name not in EXERCISES:
-        raise ValueError(f"no exercise {name!r}; the exercises are {', '.join(EXERCISES)}")
-    return explain.show_source(EXERCISES[name].solution)
-
-
-def hint(name: str) -> str:
-    """Print (and return) a hint for exercise ``name``."""
-    if name not in EXERCISES:
-        raise ValueError(f"no exercise {name!r}; the exercises are {', '.join(EXERCISES)}")
-    print(f"Hint for {name}: {EXERCISES[name].hint}")
-    return EXERCISES[name].hint
+show_solution = _SET.show_solution
+hint = _SET.hint
 
 
 __all__ = [

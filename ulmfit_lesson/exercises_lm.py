@@ -20,34 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import exercises, explain, schedules
-from .exercises import CheckResult, Exercise, _Failed
+from . import schedules
+from .exercises import CheckResult, Exercise, ExerciseSet, _Failed
 
-
-def _run(
-    name: str, fn: Any, checks: Callable[[Any], str], quiet: bool, values: bool = False
-) -> CheckResult:
-    """``exercises._run`` with this module's hints (for code that crashes) and solutions."""
-
-    def guarded(fn: Any) -> str:
-        try:
-            return checks(fn)
-        except (NotImplementedError, _Failed):
-            raise
-        except Exception as err:  # the learner's code crashed: show the error, not a traceback
-            raise _Failed(
-                f"your code raised {type(err).__name__}: {err}", EXERCISES[name].hint
-            ) from err
-
-    result = exercises._run(name, fn, guarded, quiet=True)
-    # The shared message points at exercises.show_solution; these solutions live here.
-    message = result.message.replace("exercises.show_solution", "exercises_lm.show_solution")
-    if values and result.passed is None:  # the learner fills in values, not a function
-        message = (
-            f"[not attempted yet] {name}: the answers are still None. Replace them with yours and "
-            f"run the cell again. (Stuck? exercises_lm.show_solution({name!r}) shows them.)"
-        )
-    return exercises._report(name, result.passed, message, quiet)
+_SET = ExerciseSet("exercises_lm")  # the checking machinery of exercises.py
 
 
 # =============================================================================== notebook 00
@@ -102,7 +78,7 @@ def check_ulmfit_stages(answers: Mapping[str, Any], quiet: bool = False) -> Chec
             )
         return f"all {len(STAGE_QUIZ)} statements placed in the right stage."
 
-    return _run("ulmfit_stages", answers, checks, quiet, values=True)
+    return _SET.run("ulmfit_stages", answers, checks, quiet, values=True)
 
 
 # =============================================================================== notebook 04
@@ -154,7 +130,7 @@ def check_perplexity(fn: Callable[[Tensor, Tensor], float], quiet: bool = False)
                 )
         return "matches exp(cross-entropy) on all cases, and a know-nothing model gets 50 of 50."
 
-    return _run("perplexity", fn, checks, quiet)
+    return _SET.run("perplexity", fn, checks, quiet)
 
 
 def temperature_softmax(logits: Tensor, temperature: float) -> Tensor:
@@ -192,7 +168,7 @@ def check_temperature_softmax(
                 )
         return "right at temperatures 1, 0.5, 2 and 0.1: low sharpens, high flattens."
 
-    return _run("temperature_softmax", fn, checks, quiet)
+    return _SET.run("temperature_softmax", fn, checks, quiet)
 
 
 # =============================================================================== notebook 05
@@ -238,7 +214,7 @@ def check_stlr_by_hand(
                 raise _Failed(f"at step {t} you have {got!r}; that is not it", hint)
         return "both values match schedules.slanted_triangular (0.00516 and 0.00677)."
 
-    return _run("stlr_by_hand", (lr_at_50, lr_at_400), checks, quiet, values=True)
+    return _SET.run("stlr_by_hand", (lr_at_50, lr_at_400), checks, quiet, values=True)
 
 
 def discriminative_lrs(lr_top: float, n_groups: int, factor: float = 2.6) -> list[float]:
@@ -279,7 +255,7 @@ def check_discriminative_lrs(
                 )
         return "matches schedules.discriminative_lrs for 1 to 5 groups."
 
-    return _run("discriminative_lrs", fn, checks, quiet)
+    return _SET.run("discriminative_lrs", fn, checks, quiet)
 
 
 # =============================================================================== registry
@@ -301,21 +277,11 @@ EXERCISES: dict[str, Exercise] = {
                  "Group i of n gets lr_top / factor ** (n - 1 - i)."),
     ]
 }  # fmt: skip
+_SET.exercises = EXERCISES  # now that the checkers exist
 
 
-def show_solution(name: str) -> str:
-    """Display (and return) the reference solution of exercise ``name``."""
-    if name not in EXERCISES:
-        raise ValueError(f"no exercise {name!r} here; the exercises are {', '.join(EXERCISES)}")
-    return explain.show_source(EXERCISES[name].solution)
-
-
-def hint(name: str) -> str:
-    """Print (and return) a hint for exercise ``name``."""
-    if name not in EXERCISES:
-        raise ValueError(f"no exercise {name!r} here; the exercises are {', '.join(EXERCISES)}")
-    print(f"Hint for {name}: {EXERCISES[name].hint}")
-    return EXERCISES[name].hint
+show_solution = _SET.show_solution
+hint = _SET.hint
 
 
 __all__ = [

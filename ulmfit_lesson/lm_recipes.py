@@ -214,6 +214,7 @@ def pretrain_lm(
     amp: str | None = None,
     out_dir: str | Path | None = None,
     resume: bool = False,
+    save_every: int | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> LMResult:
@@ -223,8 +224,8 @@ def pretrain_lm(
     wd 0.1, drop_mult 1.0; see ``shared/pretrained/README.md``), with ULMFiT's bs 64 and bptt 70.
     ``max_tokens`` keeps only the first that many tokens of the training (and validation) texts;
     ``emb_size``/``hidden_size``/``n_layers`` shrink the model for a quick run. With ``out_dir``
-    the training state is saved there after each epoch (``train_state.pt``), and ``resume=True``
-    continues an interrupted run. Under ``torchrun`` ``bs`` is per process (see ``train.RankSlice``).
+    the training state is saved there after each epoch (``train_state.pt``; also every
+    ``save_every`` steps), and ``resume=True`` continues an interrupted run. Under ``torchrun`` ``bs`` is per process (see ``train.RankSlice``).
     """
     settings = _settings(locals())
     start = time.time()
@@ -257,6 +258,7 @@ def pretrain_lm(
         model, loader, epochs, lr, schedule=schedule, wd=wd, clip=clip, valid_loader=valid,
         device=device, amp=amp, progress=progress, seed=seed, itos=vocab.itos,
         checkpoint_path=out / "train_state.pt" if out is not None else None, resume=resume,
+        save_every=save_every,
     )  # fmt: skip
     history.stage = "pretraining"
     result.histories.append(history)

@@ -17,7 +17,8 @@ tokens must be the ones the pretrained model saw, so this module reproduces that
 3. the post-rule ``replace_space``.
 
 Reference implementation: fastai 2.8 ``fastai.text.core`` with spaCy 3.8 ``spacy.blank('en')``.
-Agreement with it is measured in ``tests/test_tokenizer.py`` and ``bench/bench_tokenizer.py``.
+Agreement with it (``token_agreement``) is measured in ``tests/test_tokenizer.py`` and
+``bench/bench_tokenizer.py``.
 
 Deviation: ``split_words`` is a simplification of spaCy (smaller Unicode character classes; the
 special-case matcher looks inside one whitespace-delimited chunk, not across the document). On the
@@ -27,6 +28,7 @@ need unusual text, are listed in ``tests/test_tokenizer.py``.
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
 from collections.abc import Callable, Iterable
@@ -678,3 +680,28 @@ def decode_tokens(tokens: Iterable[str]) -> str:
             open_double_quote = not open_double_quote
         parts.append(w if glue else " " + w)
     return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Agreement with fastai's tokens: how the claim "same tokens as fastai" is measured.
+# ---------------------------------------------------------------------------------------------
+
+
+def token_agreement(
+    reference: Iterable[list[str]], candidate: Iterable[list[str]]
+) -> tuple[int, int]:
+    """Token positions that agree, and the total they are out of, over documents.
+
+    Per document, the two token lists are aligned with ``difflib.SequenceMatcher``; the matched
+    positions (a lower bound on the longest common subsequence) are counted out of the longer
+    list's length. Identical documents count fully without aligning.
+    """
+    matched = total = 0
+    for ref, cand in zip(reference, candidate, strict=True):
+        total += max(len(ref), len(cand))
+        if ref == cand:
+            matched += len(ref)
+        else:
+            blocks = difflib.SequenceMatcher(None, ref, cand).get_matching_blocks()
+            matched += sum(b.size for b in blocks)
+    return matched, total

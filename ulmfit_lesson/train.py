@@ -32,9 +32,11 @@ import itertools
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -167,6 +169,61 @@ def _all_reduce_sum(values: Sequence[float], device: torch.device) -> list[float
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Interruption: Ctrl-C and SIGTERM
+# ---------------------------------------------------------------------------------------------------
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped training; the message says where the last checkpoint is.
+
+    A ``KeyboardInterrupt``, so whatever handles Ctrl-C (a notebook, a shell, the CLI) handles it too.
+    """
+
+
+@contextmanager
+def sigterm_as_keyboard_interrupt():
+    """Inside the block, SIGTERM raises ``KeyboardInterrupt("SIGTERM")``, as Ctrl-C (SIGINT) does.
+
+    Why: ``kill``, ``timeout``, a batch scheduler's pre-emption and ``torchrun`` stop a job with
+    SIGTERM, whose default action ends Python on the spot: no ``finally`` blocks, no message saying
+    where the checkpoint is. As an exception it unwinds like Ctrl-C. The previous handler comes back
+    on exit. Only the main thread may install a handler; in any other thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:  # None: the old handler was not set from Python; the default is the best guess
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def training_interrupted(
+    err: KeyboardInterrupt, progress: str, checkpoint_path: Path | None, saved: str | None
+) -> TrainingInterrupted:
+    """The :class:`TrainingInterrupted` to raise: what stopped training, when, and how to go on.
+
+    ``progress``: how far training got ("after 27 of 60 steps"); ``saved``: what the last checkpoint
+    on disk holds ("step 20"), ``None`` if none was written.
+    """
+    cause = "SIGTERM" if str(err) == "SIGTERM" else "Ctrl-C (KeyboardInterrupt)"
+    message = f"training stopped by {cause} {progress}."
+    if checkpoint_path is None:
+        return TrainingInterrupted(f"{message} Nothing was saved (no checkpoint_path).")
+    if saved is None:
+        return TrainingInterrupted(f"{message} No checkpoint had been written yet.")
+    return TrainingInterrupted(
+        f"{message} The last checkpoint, {checkpoint_path}, is intact and holds {saved}; run the "
+        "same training again with resume=True (command line: --resume) to continue from there."
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -408,6 +465,10 @@ def fit_lm(
             a planned interruption, for demos and tests of ``resume``.
         seed: seeds torch's generator (the dropout masks); under ``torchrun`` each process uses
             ``seed + rank``. The loader has its own seed.
+    Interruption: Ctrl-C, and SIGTERM too (:func:`sigterm_as_keyboard_interrupt`), raise
+    :class:`TrainingInterrupted`, whose message names the last checkpoint and what it holds. Nothing
+    is saved at that moment (a step may be half done); the last checkpoint on disk is whole, since
+    every write is atomic, and ``resume=True`` continues from it: what ran after it is done again.
     Under ``torchrun`` (a process group is initialised) the model is wrapped in
     ``DistributedDataParallel`` and ``loader`` (an ``LMLoader`` over the *global* batch) is shared
     out by :class:`RankSlice`; metrics are averaged over processes and only rank 0 saves.
@@ -494,7 +555,10 @@ def fit_lm(
         history = History(ts["history"]["steps"], ts["history"]["epochs"], total)
         history.stage = ts["history"].get("stage", "")
 
+    saved = f"step {step} of {total}" if ts is not None else None  # what the file on disk holds
+
     def save(epoch: int, batch_in_epoch: int) -> None:
+        nonlocal saved
         if checkpoint_path is None or rank != 0:
             return
         train_state = {
@@ -516,81 +580,85 @@ def fit_lm(
             optimizer=optimizer,
             extra={"train_state": train_state},
         )
+        saved = f"step {step} of {total}"
 
     bar = make_progress(total, enabled=progress and rank == 0)
     train_model.train()
+    epoch = start_epoch
     try:
-        for epoch in range(start_epoch, epochs):
-            if hasattr(loader, "epoch"):  # epoch k always gets the same shuffle and lengths
-                loader.epoch = base_epoch + epoch
-            batches: Iterator[LMBatch] = iter(loader)
-            if (
-                skip
-            ):  # resuming mid-epoch: skip the batches already trained on, keep the hidden state
-                batches = itertools.islice(batches, skip, None)
-            else:
-                hidden = None  # a new epoch: the streams restart, so does the memory
-            batch_in_epoch, skip = skip, 0
-            t0, ce_sum, n_tok = time.time(), 0.0, 0
-            for batch in batches:
-                x, y = batch.x.to(device), batch.y.to(device)  # (bs, seq_len)
-                applied = [lr * batch.lr_scale for lr in sched(step)]  # variable-BPTT rescale
-                mom = betas[0] if moms is None else one_cycle_moms(step, total, moms, pct_start)
-                for group, lr in zip(optimizer.param_groups, applied):
-                    group["lr"] = lr
-                    group["betas"] = (mom, betas[1])
-                with cast:
-                    out = train_model(x, hidden)  # logits (bs, seq_len, vocab)
-                ce = lm_loss(out.logits, y)
-                reg = ar_tar_penalty(out.raw_output, out.dropped_output, alpha, beta)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(ce + reg).backward()
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    _grad_params(raw_model), clip if clip is not None else math.inf
-                )
-                scaler.step(optimizer)
-                scaler.update()
-                hidden = detach_hidden(out.hidden)  # truncated BPTT: keep values, drop the graph
-                step += 1
-                batch_in_epoch += 1
-                ce_val, n = float(ce.item()), y.numel()
-                ce_total, n_total = _all_reduce_sum([ce_val * n, n], device)
-                ce_sum, n_tok = ce_sum + ce_total, n_tok + n_total
-                record = {
-                    "step": step - 1,
-                    "epoch": epoch,
-                    "loss": ce_total / n_total,
-                    "reg": float(reg.item()),
-                    "lr": applied[-1],
-                    "lrs": applied,
-                    "mom": mom,
-                    "seq_len": batch.seq_len,
-                    "lr_scale": batch.lr_scale,
-                    "grad_norm": float(grad_norm),
-                }
-                history.steps.append(record)
-                bar.update(record)
-                if on_step is not None:
-                    on_step(record)
-                if stop_after is not None and step >= stop_after:
-                    save(epoch, batch_in_epoch)
-                    history.stopped_early = True
-                    return history
-                if save_every and step % save_every == 0:
-                    save(epoch, batch_in_epoch)
-            epoch_record = {"epoch": epoch, "train_loss": ce_sum / max(n_tok, 1)}
-            if valid_loader is not None:
-                metrics = evaluate_lm(raw_model, valid_loader, device=device, amp=amp)
-                epoch_record.update({f"valid_{k}": v for k, v in metrics.as_dict().items()})
-                train_model.train()
-            epoch_record["seconds"] = time.time() - t0
-            history.epochs.append(epoch_record)
-            bar.epoch_end(epoch_record)
-            if on_epoch is not None:
-                on_epoch(epoch_record)
-            hidden = None
-            save(epoch + 1, 0)
+        with sigterm_as_keyboard_interrupt():  # kill, timeout, pre-emption: as Ctrl-C
+            for epoch in range(start_epoch, epochs):
+                if hasattr(loader, "epoch"):  # epoch k always gets the same shuffle and lengths
+                    loader.epoch = base_epoch + epoch
+                batches: Iterator[LMBatch] = iter(loader)
+                if skip:  # resuming mid-epoch: skip the batches already trained on, keep the hidden
+                    batches = itertools.islice(batches, skip, None)
+                else:
+                    hidden = None  # a new epoch: the streams restart, so does the memory
+                batch_in_epoch, skip = skip, 0
+                t0, ce_sum, n_tok = time.time(), 0.0, 0
+                for batch in batches:
+                    x, y = batch.x.to(device), batch.y.to(device)  # (bs, seq_len)
+                    applied = [lr * batch.lr_scale for lr in sched(step)]  # variable-BPTT rescale
+                    mom = betas[0] if moms is None else one_cycle_moms(step, total, moms, pct_start)
+                    for group, lr in zip(optimizer.param_groups, applied):
+                        group["lr"] = lr
+                        group["betas"] = (mom, betas[1])
+                    with cast:
+                        out = train_model(x, hidden)  # logits (bs, seq_len, vocab)
+                    ce = lm_loss(out.logits, y)
+                    reg = ar_tar_penalty(out.raw_output, out.dropped_output, alpha, beta)
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(ce + reg).backward()
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                    grad_norm = torch.nn.utils.clip_grad_norm_(
+                        _grad_params(raw_model), clip if clip is not None else math.inf
+                    )
+                    scaler.step(optimizer)
+                    scaler.update()
+                    hidden = detach_hidden(out.hidden)  # truncated BPTT: keep values, cut graph
+                    step += 1
+                    batch_in_epoch += 1
+                    ce_val, n = float(ce.item()), y.numel()
+                    ce_total, n_total = _all_reduce_sum([ce_val * n, n], device)
+                    ce_sum, n_tok = ce_sum + ce_total, n_tok + n_total
+                    record = {
+                        "step": step - 1,
+                        "epoch": epoch,
+                        "loss": ce_total / n_total,
+                        "reg": float(reg.item()),
+                        "lr": applied[-1],
+                        "lrs": applied,
+                        "mom": mom,
+                        "seq_len": batch.seq_len,
+                        "lr_scale": batch.lr_scale,
+                        "grad_norm": float(grad_norm),
+                    }
+                    history.steps.append(record)
+                    bar.update(record)
+                    if on_step is not None:
+                        on_step(record)
+                    if stop_after is not None and step >= stop_after:
+                        save(epoch, batch_in_epoch)
+                        history.stopped_early = True
+                        return history
+                    if save_every and step % save_every == 0:
+                        save(epoch, batch_in_epoch)
+                epoch_record = {"epoch": epoch, "train_loss": ce_sum / max(n_tok, 1)}
+                if valid_loader is not None:
+                    metrics = evaluate_lm(raw_model, valid_loader, device=device, amp=amp)
+                    epoch_record.update({f"valid_{k}": v for k, v in metrics.as_dict().items()})
+                    train_model.train()
+                epoch_record["seconds"] = time.time() - t0
+                history.epochs.append(epoch_record)
+                bar.epoch_end(epoch_record)
+                if on_epoch is not None:
+                    on_epoch(epoch_record)
+                hidden = None
+                save(epoch + 1, 0)
+    except KeyboardInterrupt as err:
+        where = f"after {step} of {total} steps (epoch {epoch})"
+        raise training_interrupted(err, where, checkpoint_path, saved) from None
     finally:
         bar.close()
         if world > 1:
@@ -718,5 +786,7 @@ __all__ = [
     "lr_find",
     "resolve_device",
     "suggest_lr",
+    "sigterm_as_keyboard_interrupt",
+    "TrainingInterrupted",
     "world_info",
 ]

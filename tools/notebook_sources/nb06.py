@@ -194,8 +194,8 @@ CELLS = [
     md("""
     **Why $h_T$ must be the true last token.** With padding at the end of a row, the last *position*
     holds the LSTM's output after reading padding, not after reading the verse. Taking `out[:, -1]`
-    — what fastai v0.7 did — silently gives a different vector for every row that is not exactly a
-    whole number of chunks long:
+    — what fastai v0.7 and v1 did, correctly only because they put all the padding in front —
+    silently gives a different vector for every row that is not a whole number of chunks long:
     """),
     code("""
     true_last = classifier.last_positions(kept)

@@ -206,7 +206,7 @@ CELLS = [
     else:
         lm_options, clas_options = dict(bs=8, frozen_epochs=1, epochs=3), dict(epochs=6)
     print(f"stage 2: {lm_options['frozen_epochs']} + {lm_options['epochs']} LM epochs; stage 3: {clas_options}; "
-          "about", "15 seconds" if QUICK else "1 minute", "on a 2-core laptop")
+          "about", "15 seconds" if QUICK else "2 minutes", "on a 2-core laptop")
     start = time.time()
     result = clas_recipes.ulmfit_pipeline(
         train_df, valid_df, pretrained="general-fwd", finetune_lm=True, lm_options=lm_options, min_freq=2,
@@ -234,8 +234,9 @@ CELLS = [
     clf.predict(new_reviews, as_frame=True).style.format(precision=3).hide(axis="index")
     """),
     md("""
-    Look at the last two: a lukewarm review, and a negation of a negative word. Both are hard for a
-    classifier trained on 42 clear-cut examples. `widgets_clas.classifier_box(clf)` lets you probe
+    Look at the last two: a lukewarm review, and a negation of a negative word. The 42 clear-cut
+    training reviews contain neither kind, so whatever the classifier says about them comes from
+    what the language model knows — check whether its answers make sense. `widgets_clas.classifier_box(clf)` lets you probe
     it word by word, as in notebook 06.
 
     ## 5. From the command line
@@ -277,9 +278,9 @@ CELLS = [
 
     - **A backwards model.** The paper's best numbers average two classifiers: one reading
       left-to-right, one right-to-left (IMDb: 5.30% error for one model, 4.58% for the pair). The
-      course ships the backward language model (`general-bwd`); the package's classifier reads texts
-      forwards only, so a backwards classifier — reverse each text's token ids, train, average the
-      probabilities — is a good project.
+      course ships the backward language model (`general-bwd`), and `python experiments/run.py
+      ensemble` trains both classifiers (each text's token ids reversed for the backward one) and
+      averages their probabilities; `ulmfit_lesson/experiments.py` shows how.
     - **More text, even unlabelled.** Stage 2 needs no labels. Fine-tuning the language model on
       every text you have (`ulmfit_pipeline(..., lm_extra_texts=unlabelled_texts)`) is the paper's
       semi-supervised setting, which in Fig. 3 matched from-scratch training on 50-100× more labels.
