@@ -137,8 +137,8 @@ def _finetune_lm(args: argparse.Namespace) -> int:
         args.pretrained, texts, valid, frozen_epochs=args.frozen_epochs, frozen_lr=args.frozen_lr,
         epochs=args.epochs, lr=args.lr, schedule=args.schedule, bs=args.bs, bptt=args.bptt,
         valid_bs=args.valid_bs, wd=args.wd, drop_mult=args.drop_mult, min_freq=args.min_freq,
-        max_tokens=args.max_tokens, device=args.device, amp=args.amp, out_dir=args.out,
-        seed=args.seed, progress=not args.no_progress,
+        max_tokens=args.max_tokens, backwards=args.backwards, device=args.device, amp=args.amp,
+        out_dir=args.out, seed=args.seed, progress=not args.no_progress,
     )  # fmt: skip
     print(
         f"vocabulary: {len(result.vocab.itos):,} tokens "
@@ -344,6 +344,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="streams for validation (default --bs; fewer suits a small held-out set)",
+    )
+    p.add_argument(
+        "--backwards",
+        action="store_true",
+        help="read each text reversed, for a backwards pretrained LM such as general-bwd",
     )
     _add_training_args(p, epochs=4, lr=4e-3, drop_mult=0.3, schedule="stlr", wd=0.01,
                        lr_help="peak LR of the top layer group after unfreezing; each lower group "

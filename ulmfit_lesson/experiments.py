@@ -25,10 +25,9 @@ tokens and reverses the ids, for LM fine-tuning, training and prediction alike.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,28 +117,6 @@ class ReversedVocab(Vocab):
         return super().numericalize(tokens)[::-1]
 
 
-@contextlib.contextmanager
-def _backwards_lm_streams(backwards: bool) -> Iterator[None]:
-    """While active, ``lm_recipes.finetune_lm`` feeds every document reversed (xxbos last).
-
-    Workaround: ``finetune_lm`` builds its vocabulary itself and has no ``backwards`` switch yet, so
-    its module-level ``numericalize`` is swapped for the duration of the call.
-    """
-    if not backwards:
-        yield
-        return
-    original = lm_recipes.numericalize
-
-    def reversed_ids(docs, vocab):
-        return [ids.flip(0) for ids in original(docs, vocab)]
-
-    lm_recipes.numericalize = reversed_ids
-    try:
-        yield
-    finally:
-        lm_recipes.numericalize = original
-
-
 # ---------------------------------------------------------------------------------------------------
 # One run
 # ---------------------------------------------------------------------------------------------------
@@ -175,11 +152,9 @@ def stage2(
         vocab = lm_recipes.finetune_vocab(old_itos, tokenize_texts(list(train_texts)),
                                           lm_recipes.MIN_FREQ)  # fmt: skip
         return match_embeddings(old_model, old_itos, vocab.itos), vocab.itos
-    options = dict(progress=False, seed=seed, device="cpu") | dict(lm_options or {})
-    with _backwards_lm_streams(backwards):
-        lm = lm_recipes.finetune_lm(
-            (old_model, old_itos), list(train_texts), valid_texts, **options
-        )
+    options = dict(progress=False, seed=seed, device="cpu", backwards=backwards)
+    options |= dict(lm_options or {})
+    lm = lm_recipes.finetune_lm((old_model, old_itos), list(train_texts), valid_texts, **options)
     return lm.model, lm.vocab.itos
 
 

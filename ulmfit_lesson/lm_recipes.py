@@ -163,10 +163,12 @@ def _settings(arguments: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _valid_loader(ids: list[torch.Tensor], bs: int, bptt: int) -> Any:
+def _valid_loader(ids: list[torch.Tensor], bs: int, bptt: int, backwards: bool = False) -> Any:
     """A fixed-window validation loader over ``bs`` streams; under torchrun, this process's share."""
     rank, world = world_info()
-    loader = LMLoader(ids, bs * world, bptt, shuffle=False, variable_bptt=False)
+    loader = LMLoader(
+        ids, bs * world, bptt, shuffle=False, variable_bptt=False, backwards=backwards
+    )
     return RankSlice(loader, rank, world) if world > 1 else loader
 
 
@@ -304,6 +306,7 @@ def finetune_lm(
     drop_mult: float = FINETUNE_DROP_MULT,
     min_freq: int = MIN_FREQ,
     max_tokens: int | None = None,
+    backwards: bool = False,
     device: str = "auto",
     amp: str | None = None,
     out_dir: str | Path | None = None,
@@ -320,6 +323,9 @@ def finetune_lm(
             default ``bs``; a small held-out set needs fewer, longer streams).
         frozen_epochs, frozen_lr: the first stage, only embeddings + decoder trainable.
         epochs, lr: the second stage, all layers, discriminative LRs with ``lr`` at the top.
+        backwards: read every document reversed (``xxbos`` last), for a backwards pretrained LM
+            such as ``general-bwd`` (ULMFiT §3.3, "bidirectional language model"): fine-tuning must
+            feed it text in the direction it was pretrained on.
     The ``unk_rates`` of the result: ``train_pretrained_vocab``, ``train_finetune_vocab`` (and the same
     for ``valid``): the share of tokens that are ``xxunk`` before and after extending the vocabulary.
     """
@@ -344,10 +350,11 @@ def finetune_lm(
     model = match_embeddings(old_model, list(old_itos), vocab.itos).to(device)
     settings["new_words"] = len(vocab.itos) - len(old_itos)
     result = LMResult(model, vocab, unk_rates=unk, settings=settings)
-    loader = LMLoader(numericalize(train_tokens, vocab), bs, bptt, seed=seed)
+    loader = LMLoader(numericalize(train_tokens, vocab), bs, bptt, seed=seed, backwards=backwards)
     valid = None
     if valid_tokens:
-        valid = _valid_loader(numericalize(valid_tokens, vocab), valid_bs or bs, bptt)
+        valid_ids = numericalize(valid_tokens, vocab)
+        valid = _valid_loader(valid_ids, valid_bs or bs, bptt, backwards)
         result.before = evaluate_lm(model, valid, device=device, amp=amp)
     common = dict(
         schedule=schedule, wd=wd, clip=clip, valid_loader=valid, device=device, amp=amp,
