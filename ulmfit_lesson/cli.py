@@ -91,8 +91,8 @@ def _print_metrics(title: str, metrics) -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from .distributed import init_distributed
     from .lm_recipes import pretrain_lm
-    from .train import init_distributed
 
     rank, world, device = init_distributed(args.device)
     texts = read_texts(args.corpus, "train", args.text_col)
@@ -153,9 +153,10 @@ def _finetune_lm(args: argparse.Namespace) -> int:
 
 
 def _evaluate_lm(args: argparse.Namespace) -> int:
+    from .distributed import resolve_device
     from .lm_recipes import cap_tokens, load_lm, unk_rate
     from .tokenizer import tokenize_texts
-    from .train import evaluate_lm, resolve_device
+    from .train import evaluate_lm
     from .vocab import Vocab
 
     start = time.time()
@@ -183,9 +184,9 @@ def _evaluate_lm(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from .distributed import resolve_device
     from .generate import generate
     from .lm_recipes import load_lm
-    from .train import resolve_device
 
     model, itos = load_lm(args.model)
     model = model.to(resolve_device(args.device))

@@ -47,22 +47,13 @@ import torch
 
 from . import checkpoint as ckpt
 from .config import LM_DROPOUTS
+from .distributed import RankSlice, resolve_device, world_info
 from .lm_loader import LMLoader
 from .models import LanguageModel, build_language_model
 from .pretrained import load_fastai_lm, match_embeddings
 from .schedules import discriminative_lrs, freeze_to
 from .tokenizer import tokenize_texts
-from .train import (
-    GRAD_CLIP,
-    WEIGHT_DECAY,
-    History,
-    LMMetrics,
-    RankSlice,
-    evaluate_lm,
-    fit_lm,
-    resolve_device,
-    world_info,
-)
+from .train import GRAD_CLIP, WEIGHT_DECAY, History, LMMetrics, evaluate_lm, fit_lm
 from .vocab import Vocab
 
 MIN_FREQ = 3  # fastai make_vocab / TextBlock defaults
@@ -227,7 +218,7 @@ def pretrain_lm(
     ``max_tokens`` keeps only the first that many tokens of the training (and validation) texts;
     ``emb_size``/``hidden_size``/``n_layers`` shrink the model for a quick run. With ``out_dir``
     the training state is saved there after each epoch (``train_state.pt``; also every
-    ``save_every`` steps), and ``resume=True`` continues an interrupted run. Under ``torchrun`` ``bs`` is per process (see ``train.RankSlice``).
+    ``save_every`` steps), and ``resume=True`` continues an interrupted run. Under ``torchrun`` ``bs`` is per process (see ``distributed.RankSlice``).
     """
     settings = _settings(locals())
     start = time.time()

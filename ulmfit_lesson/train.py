@@ -23,6 +23,10 @@ momentum cycle (0.8, 0.7, 0.8) unless ``moms`` says otherwise.
 Reference: pytorch/examples ``word_language_model/main.py`` and salesforce/awd-lstm-lm ``main.py``
 (the loop, ``repackage_hidden``, clipping, the LR rescale), fastai v2 ``LMLearner`` + ``rnn_cbs``
 (AR/TAR, ``ModelResetter``), fastai's ``LRFinder``.
+
+Two helpers of the loop have modules of their own: ``distributed.py`` (several GPUs under
+``torchrun``: ``RankSlice``, ``init_distributed``) and ``interrupt.py`` (Ctrl-C and SIGTERM end
+with a message naming the checkpoint to resume from).
 """
 
 from __future__ import annotations
@@ -30,13 +34,10 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import os
 import random
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,6 +50,8 @@ from torch import Tensor, nn
 
 from . import checkpoint as ckpt
 from .awd_lstm import detach_hidden
+from .distributed import RankSlice, _all_reduce_sum, init_distributed, resolve_device, world_info
+from .interrupt import TrainingInterrupted, sigterm_as_keyboard_interrupt, training_interrupted
 from .lm_loader import LMBatch, LMLoader
 from .losses import AR_ALPHA, TAR_BETA, ar_tar_penalty, lm_loss
 from .progress import make_progress
@@ -65,84 +68,8 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 # ---------------------------------------------------------------------------------------------------
-# Devices and data-parallel training
+# Mixed precision
 # ---------------------------------------------------------------------------------------------------
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``'auto'`` -> the GPU if there is one (under ``torchrun``: this process's ``LOCAL_RANK`` GPU),
-    else the CPU; anything else is passed to ``torch.device``."""
-    if str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
-
-
-def world_info() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process: ``(0, 1)`` unless a process group is running."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed(device: str | torch.device = "auto") -> tuple[int, int, torch.device]:
-    """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1); else do nothing.
-
-    Backend: NCCL on GPUs, gloo on CPUs. Returns ``(rank, world_size, device)``; each GPU process
-    gets ``cuda:LOCAL_RANK``.
-    """
-    device = resolve_device(device)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, device
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size(), device
-
-
-class RankSlice:
-    """Data parallelism for an LM loader: this process's share of every batch.
-
-    The scheme: every process iterates the *same* ``LMLoader`` (same seed, so the same document
-    shuffle and the same sampled BPTT lengths) over ``bs`` streams, and process ``rank`` of
-    ``world_size`` keeps rows ``rank * bs/world : (rank + 1) * bs/world`` of each batch, i.e. its own
-    contiguous block of streams, for the whole epoch. So
-
-    - every process runs the same number of steps with the same ``seq_len`` (no process waits for
-      another at an all-reduce that never comes);
-    - a stream always lives on the same process, so each carries its own hidden state;
-    - with gradients averaged by DDP, a step equals one step of a single process on the whole
-      ``bs``-row batch (only dropout masks differ), so results do not depend on the process count.
-    """
-
-    def __init__(self, loader: LMLoader, rank: int, world_size: int):
-        if loader.bs % world_size:
-            raise ValueError(
-                f"the loader's bs={loader.bs} streams cannot be shared evenly by {world_size} "
-                "processes; use a multiple of the world size"
-            )
-        self.loader, self.rank, self.world_size = loader, rank, world_size
-        self.rows = slice(rank * loader.bs // world_size, (rank + 1) * loader.bs // world_size)
-
-    # The training loop reads and sets these on the loader it is given.
-    epoch = property(
-        lambda self: self.loader.epoch, lambda self, v: setattr(self.loader, "epoch", v)
-    )
-    seed = property(lambda self: self.loader.seed, lambda self, v: setattr(self.loader, "seed", v))
-    last_seq_lens = property(lambda self: self.loader.last_seq_lens)
-    bs = property(lambda self: self.loader.bs // self.world_size)
-    bptt = property(lambda self: self.loader.bptt)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[LMBatch]:
-        for b in self.loader:
-            yield LMBatch(b.x[self.rows], b.y[self.rows], b.seq_len, b.lr_scale)
 
 
 def autocast(device: torch.device, amp: str | None):
@@ -160,70 +87,6 @@ def autocast(device: torch.device, amp: str | None):
             f"amp={amp!r} (mixed precision) needs a GPU; on the {device.type} leave amp=None"
         )
     return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
-
-
-def _all_reduce_sum(values: Sequence[float], device: torch.device) -> list[float]:
-    """Sum ``values`` over all processes (a no-op in a single process)."""
-    if world_info()[1] == 1:
-        return list(values)
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-# ---------------------------------------------------------------------------------------------------
-# Interruption: Ctrl-C and SIGTERM
-# ---------------------------------------------------------------------------------------------------
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM stopped training; the message says where the last checkpoint is.
-
-    A ``KeyboardInterrupt``, so whatever handles Ctrl-C (a notebook, a shell, the CLI) handles it too.
-    """
-
-
-@contextmanager
-def sigterm_as_keyboard_interrupt():
-    """Inside the block, SIGTERM raises ``KeyboardInterrupt("SIGTERM")``, as Ctrl-C (SIGINT) does.
-
-    Why: ``kill``, ``timeout``, a batch scheduler's pre-emption and ``torchrun`` stop a job with
-    SIGTERM, whose default action ends Python on the spot: no ``finally`` blocks, no message saying
-    where the checkpoint is. As an exception it unwinds like Ctrl-C. The previous handler comes back
-    on exit. Only the main thread may install a handler; in any other thread this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_interrupt(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
-    try:
-        yield
-    finally:  # None: the old handler was not set from Python; the default is the best guess
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-
-def training_interrupted(
-    err: KeyboardInterrupt, progress: str, checkpoint_path: Path | None, saved: str | None
-) -> TrainingInterrupted:
-    """The :class:`TrainingInterrupted` to raise: what stopped training, when, and how to go on.
-
-    ``progress``: how far training got ("after 27 of 60 steps"); ``saved``: what the last checkpoint
-    on disk holds ("step 20"), ``None`` if none was written.
-    """
-    cause = "SIGTERM" if str(err) == "SIGTERM" else "Ctrl-C (KeyboardInterrupt)"
-    message = f"training stopped by {cause} {progress}."
-    if checkpoint_path is None:
-        return TrainingInterrupted(f"{message} Nothing was saved (no checkpoint_path).")
-    if saved is None:
-        return TrainingInterrupted(f"{message} No checkpoint had been written yet.")
-    return TrainingInterrupted(
-        f"{message} The last checkpoint, {checkpoint_path}, is intact and holds {saved}; run the "
-        "same training again with resume=True (command line: --resume) to continue from there."
-    )
 
 
 # ---------------------------------------------------------------------------------------------------
