@@ -25,12 +25,7 @@ METRICS = re.compile(
 ALL_THREADS = torch.get_num_threads()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def sentences(n, seed, subjects=("the cat", "the dog", "a bird", "the old king", "my friend")):

@@ -17,12 +17,7 @@ LM_OPTS = dict(frozen_epochs=1, epochs=1, bs=4, bptt=8)
 CLAS_OPTS = dict(epochs=2, bs=8, scratch_sizes=dict(emb_size=8, hidden_size=12))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def frame(n, seed):

@@ -40,13 +40,7 @@ runs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(runs)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread, as the child processes use: the same kernels, so the same numbers."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,7 @@ VOCAB = 14  # 0..9 specials-ish + the 10 words of the cycle live at ids 4..13
 CYCLE = list(range(4, 14))  # "one two three ... ten", repeated
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster, and immune to a busy machine's thread contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def cycle_docs(n_docs=30, doc_len=100):
