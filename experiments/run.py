@@ -125,7 +125,8 @@ def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_ask
         done = int(summary["n_seeds"].min())
         partial = " (PARTIAL: fewer seeds than asked)" if done < n_seeds_asked else ""
         lines += [f"## {stem}{partial}", "", ex.markdown_table(summary, by), ""]
-        lines.append(f"Per-run rows: `{csv.name}`; seconds = wall time of one run (stage 2 + 3).")
+        what = "stage 3 only: the fine-tuned LM is shared" if name == "ablations" else "stage 2 + 3"
+        lines.append(f"Per-run rows: `{csv.name}`; seconds = wall time of one run ({what}).")
         if kind == "curve":
             plot(df, "size", out / f"{stem}.png", stem)
         else:

@@ -79,6 +79,7 @@ def test_compare_methods(data, tiny_lm, tmp_path):
     summary = ex.summarize(df, ["method"])
     assert len(summary) == len(ex.METHODS) and (summary.n_seeds == 2).all()
     assert "±" in ex.markdown_table(summary, ["method"])
+    assert "±" not in ex.markdown_table(ex.summarize(df[df.seed == 0], ["method"]), ["method"])
 
 
 def test_ablations_share_one_lm_per_seed(data, tiny_lm):

@@ -391,13 +391,16 @@ def summarize(df: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
 
 def markdown_table(summary: pd.DataFrame, by: Sequence[str]) -> str:
-    """``| method | accuracy | macro-F1 | seeds | s/run |`` with mean ± std, for the README."""
+    """``| method | accuracy | macro-F1 | seeds | s/run |`` with mean ± std (std only from two seeds
+    on), for the README."""
     head = [*by, "accuracy", "macro-F1", "seeds", "seconds/run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in summary.iterrows():
+        # one seed has no spread: printing "± 0.000" would claim a certainty nobody measured
+        spread = (lambda std: f" ± {std:.3f}") if r.n_seeds > 1 else (lambda std: "")
         cells = [str(r[b]) for b in by] + [
-            f"{r.accuracy_mean:.3f} ± {r.accuracy_std:.3f}",
-            f"{r.macro_f1_mean:.3f} ± {r.macro_f1_std:.3f}",
+            f"{r.accuracy_mean:.3f}{spread(r.accuracy_std)}",
+            f"{r.macro_f1_mean:.3f}{spread(r.macro_f1_std)}",
             str(int(r.n_seeds)),
             f"{r.seconds_mean:.0f}",
         ]
