@@ -1,0 +1,123 @@
+"""Write the experiment tables of README.md from the committed CSVs in ``experiments/results/``.
+
+    python experiments/readme_tables.py          # rewrite the blocks in README.md
+    python experiments/readme_tables.py --check  # exit 1 if README.md is out of date (a test runs this)
+
+Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in README.md, so
+the numbers there are always the ones the CSVs hold: rerun this after rerunning an experiment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "experiments" / "results"
+README = ROOT / "README.md"
+
+
+def mean_std(values: pd.Series) -> str:
+    """``0.698 ± 0.034`` over seeds; just the mean for a single run (no spread was measured)."""
+    return (
+        f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+    )
+
+
+def per_group(csv: Path, by: str, columns: tuple[str, ...] = ("accuracy", "macro_f1", "seconds")):
+    df = pd.read_csv(csv)
+    rows = []
+    for key, g in df.groupby(by, sort=False):
+        cells = [mean_std(g[c]) if c != "seconds" else f"{g[c].mean():.0f}" for c in columns]
+        rows.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(rows), int(df["seed"].nunique())
+
+
+def sample_efficiency(csv: Path) -> str:
+    """One row per training-set size; each cell ``accuracy / macro-F1`` (accuracy alone hides a
+    model that always answers the majority class, 0.663 on the poems' 3-class test split)."""
+    df = pd.read_csv(csv)
+    methods = ("ulmfit", "scratch", "tfidf_logreg")
+    rows = []
+    for size, g in df.groupby("size"):
+        runs = {m: g[g.method == m] for m in methods}
+        cells = [
+            f"{mean_std(r['accuracy'])} / {mean_std(r['macro_f1'])}" if len(r) else "-"
+            for r in runs.values()
+        ]
+        rows.append(f"| {size} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def ensemble(csv: Path) -> str:
+    df = pd.read_csv(csv)
+    acc = df.groupby("direction", sort=False)["accuracy"].mean()
+    f1 = df.groupby("direction", sort=False)["macro_f1"].mean()
+    n = df["seed"].nunique()
+    scores = "; ".join(f"{d} {acc[d]:.3f} accuracy / {f1[d]:.3f} macro-F1" for d in acc.index)
+    return f"{scores} (mean of {n} seed{'s' if n > 1 else ''})."
+
+
+def table(head: list[str], rows: str) -> str:
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head), rows])
+
+
+def blocks() -> dict[str, str]:
+    full, quick = RESULTS / "full", RESULTS / "quick"
+    method_head = ["method", "accuracy", "macro-F1", "seconds/run"]
+    out = {}
+    rows, _ = per_group(full / "compare_poems-3class.csv", "method")
+    out["poems-3class"] = table(method_head, rows)
+    rows, n = per_group(full / "compare_poems-binary.csv", "method")
+    out["poems-binary"], out["poems-binary-seeds"] = table(method_head, rows), str(n)
+    rows, _ = per_group(full / "ablations_poems-3class.csv", "variant", ("accuracy", "macro_f1"))
+    out["ablations"] = table(["stage-3 variant", "accuracy", "macro-F1"], rows)
+    out["sample-efficiency"] = table(
+        ["labelled verses", "ULMFiT (acc / F1)", "from scratch", "TF-IDF + LR"],
+        sample_efficiency(full / "sample_efficiency_poems-3class.csv"),
+    )
+    out["ensemble"] = ensemble(full / "ensemble_poems-3class.csv")
+    variant = pd.read_csv(full / "stage2_dropmult1_1epoch" / "compare_poems-3class.csv")
+    out["stage2-variant"] = (
+        f"{mean_std(variant['accuracy'])} accuracy / {mean_std(variant['macro_f1'])} macro-F1 "
+        f"over {variant['seed'].nunique()} seeds"
+    )
+    rows, _ = per_group(quick / "compare_goemotions-ekman.csv", "method", ("accuracy", "macro_f1"))
+    out["goemotions"] = table(["method", "accuracy", "macro-F1"], rows)
+    return out
+
+
+def render(text: str, tables: dict[str, str]) -> str:
+    for name, body in tables.items():
+        pattern = re.compile(
+            rf"(<!-- results:{re.escape(name)} -->)(.*?)(<!-- /results:{re.escape(name)} -->)", re.S
+        )
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- results:{name} --> block")
+        filling = body if "\n" not in body else f"\n{body}\n"  # a table gets its own lines
+        text = pattern.sub(lambda m, filling=filling: m.group(1) + filling + m.group(3), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check that README.md is current")
+    args = parser.parse_args(argv)
+    text = README.read_text(encoding="utf-8")
+    new = render(text, blocks())
+    if args.check:
+        if new != text:
+            print("README.md's experiment tables differ from experiments/results/: "
+                  "run python experiments/readme_tables.py")  # fmt: skip
+            return 1
+        return 0
+    README.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
