@@ -19,8 +19,9 @@ Methods (``METHODS``):
     majority         always the most frequent training label
 
 Backwards models (``direction='bwd'``): fastai's backwards LM read each document's token ids
-reversed (``xxbos`` last), so the classifier built on it must too: ``ReversedVocab`` numericalizes
-tokens and reverses the ids, for LM fine-tuning, training and prediction alike.
+reversed (``xxbos`` last), so everything built on it must too: stage 2 runs
+``finetune_lm(..., backwards=True)``, and the classifier gets a ``ReversedVocab``, which numericalizes
+tokens and reverses the ids, for training and prediction alike.
 """
 
 from __future__ import annotations
