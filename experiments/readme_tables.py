@@ -59,7 +59,22 @@ def ensemble(csv: Path) -> str:
     f1 = df.groupby("direction", sort=False)["macro_f1"].mean()
     n = df["seed"].nunique()
     scores = "; ".join(f"{d} {acc[d]:.3f} accuracy / {f1[d]:.3f} macro-F1" for d in acc.index)
-    return f"{scores} (mean of {n} seed{'s' if n > 1 else ''})."
+    return f"{scores} ({f'mean of {n} seeds' if n > 1 else 'one seed'})."
+
+
+def tuning(csv: Path) -> str:
+    """Per stage-3 variant: dev and test scores after the last epoch and at the best dev epoch."""
+    from ulmfit_lesson.experiments import tuning_summary
+
+    rows = []
+    for _, r in tuning_summary(pd.read_csv(csv)).iterrows():
+        n = int(r.n_seeds)
+        cells = [
+            f"{r[f'{c}_mean']:.3f} ± {r[f'{c}_std']:.3f}" if n > 1 else f"{r[f'{c}_mean']:.3f}"
+            for c in ("dev_accuracy", "dev_macro_f1", "accuracy", "macro_f1")
+        ]
+        rows.append(f"| {r.variant} | {r.epochs} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def table(head: list[str], rows: str) -> str:
@@ -81,11 +96,19 @@ def blocks() -> dict[str, str]:
         sample_efficiency(full / "sample_efficiency_poems-3class.csv"),
     )
     out["ensemble"] = ensemble(full / "ensemble_poems-3class.csv")
+    out["ensemble-goemotions"] = ensemble(quick / "ensemble_goemotions-ekman.csv")
     variant = pd.read_csv(full / "stage2_dropmult1_1epoch" / "compare_poems-3class.csv")
     out["stage2-variant"] = (
         f"{mean_std(variant['accuracy'])} accuracy / {mean_std(variant['macro_f1'])} macro-F1 "
         f"over {variant['seed'].nunique()} seeds"
     )
+    out["tuning"] = table(
+        ["stage-3 variant", "weights kept", "seeds", "dev accuracy", "dev macro-F1",
+         "test accuracy", "test macro-F1"],
+        tuning(full / "tuning_poems-3class.csv"),
+    )  # fmt: skip
+    rows, _ = per_group(full / "cv_poems-3class.csv", "variant", ("accuracy", "macro_f1"))
+    out["tuning-cv"] = table(["stage-3 variant", "held-out accuracy", "held-out macro-F1"], rows)
     rows, _ = per_group(quick / "compare_goemotions-ekman.csv", "method", ("accuracy", "macro_f1"))
     out["goemotions"] = table(["method", "accuracy", "macro-F1"], rows)
     return out

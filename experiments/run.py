@@ -24,7 +24,9 @@ import pandas as pd
 
 from ulmfit_lesson import experiments as ex
 
-EXPERIMENTS = ("poems", "ablations", "sample-efficiency", "goemotions", "ensemble")
+EXPERIMENTS = (
+    "poems", "ablations", "sample-efficiency", "goemotions", "ensemble", "tuning", "tuning-cv",
+)  # fmt: skip
 POEM_TASKS = ("poems-3class", "poems-binary")
 
 
@@ -86,6 +88,10 @@ def outputs(name: str) -> list[tuple[str, list[str], str]]:
         return [("sample_efficiency_poems-3class", ["method", "size"], "curve")]
     if name == "goemotions":
         return [("compare_goemotions-ekman", ["method"], "bar")]
+    if name == "tuning":
+        return [("tuning_poems-3class", ["variant"], "bar")]
+    if name == "tuning-cv":
+        return [("cv_poems-3class", ["variant"], "bar")]
     return [(f"ensemble_{t}", ["direction"], "bar") for t in ("poems-3class", "goemotions-ekman")]
 
 
@@ -103,6 +109,11 @@ def run(name: str, seeds: list[int], quick: bool, out: Path) -> None:
     elif name == "ensemble":
         ex.ensemble("poems-3class", **kw)
         ex.ensemble("goemotions-ekman", **kw)
+    elif name == "tuning":
+        ex.tune_stage3("poems-3class", **kw)
+    elif name == "tuning-cv":  # 3 folds of the training verses, one seed
+        ex.cross_validate_stage3("poems-3class", 3, seeds[0], quick, ex.CV_VARIANTS, out=out,
+                                 verbose=True)  # fmt: skip
 
 
 def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_asked: int) -> str:
@@ -121,11 +132,20 @@ def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_ask
             lines += [f"## {stem}", "", "(not run yet)", ""]
             continue
         df = pd.read_csv(csv)
+        if "epoch" in df:  # tuning: one row per epoch; the table shows the last (README: the rest)
+            df = df[df["epoch"] == df["n_epochs"]]
+        if "fold" in df:  # cross-validation: the spread is between folds of one seed
+            df = df.assign(seed=df["fold"])
         summary = ex.summarize(df, by)
         done = int(summary["n_seeds"].min())
-        partial = " (PARTIAL: fewer seeds than asked)" if done < n_seeds_asked else ""
-        lines += [f"## {stem}{partial}", "", ex.markdown_table(summary, by), ""]
-        what = "stage 3 only: the fine-tuned LM is shared" if name == "ablations" else "stage 2 + 3"
+        short = done < n_seeds_asked and "fold" not in df
+        partial = " (PARTIAL: fewer seeds than asked)" if short else ""
+        table = ex.markdown_table(summary, by)
+        if "fold" in df:
+            table = table.replace("| seeds |", "| folds |", 1)
+        lines += [f"## {stem}{partial}", "", table, ""]
+        shared_lm = name in ("ablations", "tuning", "tuning-cv")
+        what = "stage 3 only: the fine-tuned LM is shared" if shared_lm else "stage 2 + 3"
         lines.append(f"Per-run rows: `{csv.name}`; seconds = wall time of one run ({what}).")
         if kind == "curve":
             plot(df, "size", out / f"{stem}.png", stem)

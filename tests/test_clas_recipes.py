@@ -271,3 +271,87 @@ def test_pipeline_without_lm_finetuning_extends_the_vocabulary():
     torch.testing.assert_close(
         new[len(old_vocab) :], old.mean(0).expand(len(vocab) - len(old_vocab), -1)
     )
+
+
+def test_label_smoothing_loss_hand_computed():
+    from ulmfit_lesson.clas_recipes import _loss_fn
+
+    logits, y = torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0])
+    log_p = torch.log_softmax(logits, -1)[0]
+    target = torch.tensor([0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3])  # 1 - 0.1 on the truth, 0.1 spread
+    assert float(_loss_fn(False, 0.1)(logits, y)) == pytest.approx(float(-(target * log_p).sum()))
+    assert float(_loss_fn(False)(logits, y)) == pytest.approx(float(-log_p[0]))
+
+
+def test_label_smoothing_and_keep_best_errors_name_the_problem():
+    texts, labels = good_bad_texts(8)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        train_classifier(texts, labels, label_smoothing=1.0, lm=None, progress=False)
+    with pytest.raises(ValueError, match="single-label"):
+        train_classifier(texts, [[lab] for lab in labels], multi_label=True, label_smoothing=0.1,
+                         lm=None, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="keep_best must be one of"):
+        train_classifier(texts, labels, texts, labels, keep_best="f1", lm=None, progress=False)
+    with pytest.raises(ValueError, match="keep_best needs valid_texts"):
+        train_classifier(texts, labels, keep_best="accuracy", lm=None, progress=False)
+
+
+def test_a_stage_can_set_its_own_peak_lr():
+    texts, labels = good_bad_texts(16)
+    vocab = Vocab.build(tokenize_texts(texts), min_freq=1)
+    peaks = []
+    train_classifier(
+        texts, labels, lm=pretrained_like_lm(vocab), vocab=vocab, bs=8, lr=0.01, progress=False,
+        stages=[(-1, 1, 2e-2), (-2, 1), (0, 1, 1e-3)],
+        on_epoch=lambda r, m, opt: peaks.append(r["lrs"]),
+    )  # fmt: skip
+    assert peaks[0] == pytest.approx(discriminative_lrs(2e-2, 5))
+    assert peaks[1] == pytest.approx(discriminative_lrs(0.01, 5))  # no third item: the run's lr
+    assert peaks[2] == pytest.approx(discriminative_lrs(1e-3, 5))
+
+
+def _keep_best_run(texts, labels, valid, vocab, stop_after=None, **kw):
+    """The head for two epochs, then everything at an absurd LR that wrecks the validation loss.
+    ``stop_after``: Ctrl-C after that epoch's record (before its checkpoint)."""
+    snapshots = []
+
+    def on_epoch(record, model, optimizer):
+        if record["epoch"] == stop_after:
+            raise KeyboardInterrupt
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    result = train_classifier(
+        texts, labels, *valid, lm=pretrained_like_lm(vocab), vocab=vocab, bs=8, bptt=20,
+        progress=False, stages=[(-1, 2, 0.01), (0, 2, 50.0)], keep_best="valid_loss",
+        on_epoch=on_epoch, **kw,
+    )  # fmt: skip
+    return result, snapshots
+
+
+def test_keep_best_ends_with_the_best_validation_epochs_weights(tmp_path):
+    texts, labels = good_bad_texts(48)
+    valid = good_bad_texts(16, seed=1)
+    vocab = Vocab.build(tokenize_texts(texts + valid[0]), min_freq=1)
+    result, snapshots = _keep_best_run(texts, labels, valid, vocab)
+    losses = [h["valid_loss"] for h in result.history]
+    best = max(i for i, loss in enumerate(losses) if loss == min(losses))  # ties: the later
+    assert best < len(losses) - 1, f"the last epoch should be worse here: {losses}"
+    assert result.best_epoch == best
+    final = result.model.state_dict()
+    assert all(torch.equal(final[k], snapshots[best][k]) for k in final)
+    # and what it reports is that epoch's validation score, recomputed from the restored weights
+    probs = result.classifier.predict_proba(valid[0]).numpy()
+    y = encode_labels(valid[1], result.label_names, False, "valid")
+    assert -np.log(probs[np.arange(len(y)), y]).mean() == pytest.approx(losses[best], rel=1e-5)
+    assert result.metrics["accuracy"] == pytest.approx(result.history[best]["accuracy"])
+
+    # resumed after epoch 3 (the best so far is in the checkpoint), it ends on the same weights
+    path = tmp_path / "clas.pt"
+
+    from ulmfit_lesson.interrupt import TrainingInterrupted
+
+    with pytest.raises(TrainingInterrupted, match="holds epoch 3 of 4"):
+        _keep_best_run(texts, labels, valid, vocab, stop_after=3, checkpoint_path=path)
+    resumed, _ = _keep_best_run(texts, labels, valid, vocab, checkpoint_path=path, resume=True)
+    assert resumed.best_epoch == best
+    assert all(torch.equal(resumed.model.state_dict()[k], final[k]) for k in final)

@@ -142,3 +142,59 @@ def test_stratified_subset_keeps_every_class():
     assert len(sub) == 20 and sub.label.value_counts().to_dict() == {"a": 18, "b": 2}
     assert ex._subset(df, None, 0).equals(df)
     np.testing.assert_array_equal(ex._subset(df, 20, 3).text, sub.text)  # seeded
+
+
+def test_tune_stage3_scores_every_epoch_and_its_last_epoch_matches_a_plain_run(data, tiny_lm):
+    variants = ["defaults (drop_mult 0.5)", "label smoothing 0.1"]
+    df = ex.tune_stage3("toy", seeds=[0], variants=variants, pretrained=tiny_lm, data=data,
+                        lm_options=LM_OPTS, clas_options=CLAS_OPTS)  # fmt: skip
+    assert list(df.variant) == [variants[0]] * 2 + [variants[1]] * 2  # 2 epochs each
+    assert list(df.epoch) == [1, 2, 1, 2]
+    cols = ["dev_accuracy", "dev_macro_f1", "accuracy", "macro_f1"]
+    assert df[cols].apply(lambda c: c.between(0, 1)).all().all()
+    # the test score after the last epoch is what the finished classifier scores on test
+    lm = ex.stage2(tiny_lm, data["train"]["text"].tolist(), data["dev"]["text"].tolist(), True,
+                   False, 0, LM_OPTS)  # the same seed: the same fine-tuned LM  # fmt: skip
+    row, _ = ex.run_method("ulmfit", data, 0, True, lm=lm, clas_options=CLAS_OPTS)
+    last = df[df.variant == variants[0]].iloc[-1]
+    assert last.accuracy == pytest.approx(row["accuracy"])
+    assert last.macro_f1 == pytest.approx(row["macro_f1"])
+
+
+def test_tuning_summary_picks_the_best_dev_epoch_per_seed():
+    rows = []
+    #            seed, epoch, dev_f1, test_f1
+    for seed, epoch, dev, test in [(0, 1, 0.5, 0.40), (0, 2, 0.7, 0.60), (0, 3, 0.6, 0.80),
+                                   (1, 1, 0.4, 0.30), (1, 2, 0.4, 0.50), (1, 3, 0.3, 0.70)]:  # fmt: skip
+        rows.append(dict(variant="v", seed=seed, epoch=epoch, dev_accuracy=dev, dev_macro_f1=dev,
+                         accuracy=test, macro_f1=test))  # fmt: skip
+    s = ex.tuning_summary(pd.DataFrame(rows)).set_index("epochs")
+    # last epoch: test 0.80 and 0.70; best dev: epoch 2 of seed 0 (0.60), and for seed 1 the tie
+    # 0.4/0.4 goes to the later epoch 2 (0.50)
+    assert s.loc["last", "macro_f1_mean"] == pytest.approx(0.75)
+    assert s.loc["best dev", "macro_f1_mean"] == pytest.approx(0.55)
+    assert s.loc["best dev", "epoch_mean"] == pytest.approx(2.0)
+    assert s.loc["best dev", "dev_macro_f1_mean"] == pytest.approx(0.55)
+    assert (s.n_seeds == 2).all()
+
+
+def test_stratified_folds_partition_and_balance_every_label():
+    labels = ["a"] * 10 + ["b"] * 5 + ["c"] * 2
+    fold = ex.stratified_folds(labels, 3, seed=0)
+    assert sorted(set(fold)) == [0, 1, 2] and len(fold) == 17
+    assert sorted(np.bincount(fold)) == [5, 6, 6]  # sizes differ by one at most
+    for label, n in (("a", 10), ("b", 5)):
+        per_fold = np.bincount(fold[np.array(labels) == label], minlength=3)
+        assert per_fold.max() - per_fold.min() <= 1 and per_fold.sum() == n
+    assert (ex.stratified_folds(labels, 3, seed=0) == fold).all()  # seeded
+    assert not (ex.stratified_folds(labels, 3, seed=1) == fold).all()
+
+
+def test_cross_validation_holds_out_each_fold_once(data, tiny_lm):
+    df = ex.cross_validate_stage3("toy", k=2, variants=["defaults (drop_mult 0.5)"],
+                                  pretrained=tiny_lm, data=data, lm_options=LM_OPTS,
+                                  clas_options=CLAS_OPTS)  # fmt: skip
+    assert list(df.fold) == [0, 1]
+    assert (df.n_train + df.n_valid == len(data["train"])).all()  # the training split, not dev/test
+    assert sorted(df.n_valid) == sorted(np.bincount(ex.stratified_folds(data["train"].label, 2)))
+    assert df.accuracy.between(0, 1).all() and df.macro_f1.between(0, 1).all()

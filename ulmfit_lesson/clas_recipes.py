@@ -28,6 +28,11 @@ Each switch is a parameter, so the paper's ablations (Table 6: LM fine-tuning va
     Freez + stlr / + cos        discriminative=False, schedule="stlr" / "one_cycle"
     ULMFiT (Freez+discr+stlr)   the defaults
 
+Three switches go beyond the paper, for small datasets (measured on the poems by
+``experiments.tune_stage3``): ``stages`` entries may carry their own peak learning rate (fastbook's
+plan lowers it as layers thaw), ``label_smoothing`` (MultiFiT's classifier) and ``keep_best`` (end on
+the best validation epoch's weights).
+
 ``ulmfit_pipeline`` chains stage 2 (``lm_recipes.finetune_lm``) and stage 3 for DataFrames; the CLI
 and the notebooks use it. The metrics (accuracy, macro-F1, confusion matrix, per-label thresholds)
 are in ``metrics.py``.
@@ -103,6 +108,7 @@ CLAS_LR = 0.01  # ULMFiT §4.1: "a base learning rate of ... 0.01 for fine-tunin
 CLAS_BS = 64  # ULMFiT §4.1: "a batch size of 64"
 CLAS_EPOCHS = 6  # 4 gradual-unfreezing epochs (5 groups) + 2 with everything unfrozen
 CLAS_GRAD_CLIP = 25.0  # fastai v0.7 train_clas.py: learn.clip = 25
+KEEP_BEST_METRICS = {"accuracy": max, "macro_f1": max, "valid_loss": min}  # metric -> better one
 TRAIN_STATE_KIND = "classifier_train_state"  # extra["kind"] of train_classifier's checkpoints
 
 
@@ -226,6 +232,7 @@ class ClassifierResult:
     ``history``: one record per epoch: ``epoch``, ``stage``, ``freeze_to``, ``trainable_groups``,
     ``train_loss``, ``valid_loss``, ``accuracy``, ``macro_f1``, ``lrs`` (the stage's peak LR per
     group), ``seconds``. ``metrics``: the final validation metrics (with tuned thresholds for multi-label).
+    ``best_epoch``: with ``keep_best``, the (0-based) epoch whose weights the model holds.
     """
 
     model: ULMFiTClassifier
@@ -234,6 +241,7 @@ class ClassifierResult:
     multi_label: bool = False
     thresholds: list[float] | None = None
     history: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -327,6 +335,8 @@ def train_classifier(
     betas: tuple[float, float] = ADAM_BETAS,
     alpha: float = AR_ALPHA,
     beta: float = TAR_BETA,
+    label_smoothing: float = 0.0,
+    keep_best: str | None = None,
     label_names: Sequence[str] | None = None,
     label_delim: str = ",",
     tune_threshold: bool = True,
@@ -356,11 +366,20 @@ def train_classifier(
         schedule: ``"stlr"`` (ULMFiT), ``"one_cycle"`` (fastai, cosine; beta1 cycles 0.8-0.7-0.8) or
             ``"constant"``; a fresh schedule spans each unfreezing stage.
         gradual_unfreezing: off = all groups train from the first epoch. ``stages`` overrides the
-            plan: ``[(freeze_to, n_epochs), ...]``, e.g. ``[(-1, epochs)]`` trains only the head.
+            plan: ``[(freeze_to, n_epochs), ...]``, e.g. ``[(-1, epochs)]`` trains only the head;
+            a third item sets that stage's peak ``lr`` (fastbook: ``[(-1, 1, 2e-2), (-2, 1, 1e-2),
+            (-3, 1, 5e-3), (0, 2, 1e-3)]``).
         drop_mult: scales the classifier dropouts (``CLAS_DROPOUTS``, ULMFiT §4.1).
         bptt, max_len: BPT3C chunk length and kept tokens (default ``20 * bptt``).
         wd, clip, betas, alpha, beta: AdamW weight decay, max gradient norm, Adam betas (ULMFiT: 0.7,
             0.99), AR/TAR weights.
+        label_smoothing: single-label only: the target puts ``1 - label_smoothing`` on the true class
+            and spreads the rest evenly (MultiFiT's classifier uses 0.1; softer targets keep a
+            small-data head from growing over-confident).
+        keep_best: ``"accuracy"``, ``"macro_f1"`` or ``"valid_loss"``: end with the weights of the epoch
+            that scored best on it on the validation set (ties: the later epoch), not the last
+            epoch's (fastai's ``SaveModelCallback``). On a few hundred examples the score jumps from
+            epoch to epoch, and the last epoch is often not the best. ``result.best_epoch`` says which.
         label_names: fix the label order (default: sorted training labels).
         sources: names for error messages, e.g. ``{"train": "data/train.csv", "valid": ...}``.
         scratch_sizes: ``emb_size``/``hidden_size``/``n_layers`` of the encoder when ``lm=None``.
@@ -427,19 +446,30 @@ def train_classifier(
         param_groups(groups, lrs, model), lr=lr, betas=betas, eps=ADAM_EPS, weight_decay=wd
     )
     if stages:
-        plan = [UnfreezeStage(*stage) for stage in stages]
+        plan = [UnfreezeStage(*stage[:2]) for stage in stages]
+        stage_lrs = [stage[2] if len(stage) > 2 else lr for stage in stages]
     else:
         plan = plan_stages(len(groups), epochs, gradual_unfreezing)
-    loss_fn = _loss_fn(multi_label)
+        stage_lrs = [lr] * len(plan)
+    if keep_best is not None and keep_best not in KEEP_BEST_METRICS:
+        raise ValueError(f"keep_best must be one of {sorted(KEEP_BEST_METRICS)}, got {keep_best!r}")
+    if keep_best is not None and valid_texts is None:
+        raise ValueError("keep_best needs valid_texts and valid_labels: it picks the epoch on them")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if multi_label and label_smoothing:
+        raise ValueError("label_smoothing is for single-label targets; multi-label uses sigmoids")
+    loss_fn = _loss_fn(multi_label, label_smoothing)
     result = ClassifierResult(model, vocab, names, multi_label, settings=settings)
     n_epochs = sum(s.n_epochs for s in plan)
     # What must not change between an interrupted run and its resumption.
     run = {"n_train": len(train_texts), "labels": names, "bs": bs, "seed": seed,
-           "plan": [[s.freeze_to, s.n_epochs] for s in plan]}  # fmt: skip
+           "plan": [[*s, x] for s, x in zip(plan, stage_lrs)], "keep_best": keep_best}  # fmt: skip
     checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
     saved = None  # what the checkpoint on disk holds
+    best = None  # keep_best: {"epoch", "score", "state" (a CPU copy of the weights)}
     if resume and checkpoint_path is not None and checkpoint_path.is_file():
-        result.history = _resume(
+        result.history, best = _resume(
             checkpoint_path, run, model, optimizer, train_loader, vocab.itos, device
         )
         saved = f"epoch {len(result.history)} of {n_epochs}"
@@ -450,7 +480,8 @@ def train_classifier(
             for stage_no, stage in enumerate(plan):
                 freeze_to(groups, stage.freeze_to)
                 total = stage.n_epochs * len(train_loader)
-                sched = Schedule(total, lrs, kind=schedule)
+                scale = stage_lrs[stage_no] / lr  # a stage may set its own peak LR
+                sched = Schedule(total, [x * scale for x in lrs], kind=schedule)
                 step = 0
                 for _ in range(stage.n_epochs):
                     if epoch < len(result.history):  # resumed: this epoch is in the checkpoint
@@ -491,16 +522,25 @@ def train_classifier(
                         "lrs": list(sched.lrs),
                     }
                     if valid_loader is not None:
-                        record.update(_validate(model, valid_loader, y_valid, multi_label, loss_fn))
+                        record.update(_validate(model, valid_loader, y_valid, multi_label))
                     record["seconds"] = time.time() - t0
                     result.history.append(record)
+                    if keep_best is not None:
+                        best = _track_best(best, keep_best, record, model)
                     bar.epoch_end({k: v for k, v in record.items() if k != "lrs"})
                     if on_epoch is not None:
                         on_epoch(record, model, optimizer)
                     epoch += 1
                     if checkpoint_path is not None:
                         _save_train_state(
-                            checkpoint_path, run, model, optimizer, train_loader, result, device
+                            checkpoint_path,
+                            run,
+                            model,
+                            optimizer,
+                            train_loader,
+                            result,
+                            device,
+                            best,
                         )
                         saved = f"epoch {epoch} of {n_epochs}"
     except KeyboardInterrupt as err:
@@ -511,6 +551,9 @@ def train_classifier(
         freeze_to(groups, 0)  # leave the model fully trainable, as a plain module would be
         model.eval()
 
+    if best is not None:  # keep_best: back to the best epoch's weights
+        model.load_state_dict(best["state"])
+        result.best_epoch = int(best["epoch"])
     if multi_label:
         result.thresholds = [DEFAULT_THRESHOLD] * len(names)
     if valid_loader is not None:
@@ -522,20 +565,31 @@ def train_classifier(
     return result
 
 
-def _save_train_state(path, run, model, optimizer, loader, result, device) -> None:
+def _track_best(best: dict | None, metric: str, record: dict, model) -> dict | None:
+    """The new best (this epoch, with a CPU copy of its weights) if ``record`` ties or beats ``best``."""
+    score = float(record[metric])
+    if best is not None and KEEP_BEST_METRICS[metric](score, best["score"]) != score:
+        return best
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    return {"epoch": int(record["epoch"]), "score": score, "state": state}
+
+
+def _save_train_state(path, run, model, optimizer, loader, result, device, best=None) -> None:
     """Write what resuming after this epoch needs (``train_classifier(checkpoint_path=...)``)."""
     train_state = {
         "run": run,
         "history": result.history,
         "loader_rng": loader.rng.bit_generator.state,  # the next epoch's shuffle
         "rng": _rng_state(device),  # the next epoch's dropout masks
+        "best": best,  # keep_best's epoch, score and weights so far
     }
     extra = {"kind": TRAIN_STATE_KIND, "train_state": train_state}
     ckpt.save_checkpoint(path, model, result.vocab.itos, model.config, optimizer, extra=extra)
 
 
-def _resume(path, run, model, optimizer, loader, itos, device) -> list[dict]:
-    """Load the state ``_save_train_state`` wrote into the fresh run; return the history so far."""
+def _resume(path, run, model, optimizer, loader, itos, device) -> tuple[list[dict], dict | None]:
+    """Load the state ``_save_train_state`` wrote into the fresh run; return the history so far and
+    ``keep_best``'s best epoch so far."""
     state = ckpt.load_checkpoint(path)
     extra = state.get("extra") or {}
     if extra.get("kind") != TRAIN_STATE_KIND:
@@ -555,23 +609,23 @@ def _resume(path, run, model, optimizer, loader, itos, device) -> list[dict]:
     optimizer.load_state_dict(state["optimizer"])
     loader.rng.bit_generator.state = ts["loader_rng"]
     _set_rng_state(ts["rng"], device)
-    return list(ts["history"])
+    return list(ts["history"]), ts.get("best")
 
 
-def _loss_fn(multi_label: bool):
+def _loss_fn(multi_label: bool, label_smoothing: float = 0.0):
     if multi_label:
         return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y.float())
-    return lambda logits, y: F.cross_entropy(logits.float(), y)
+    return lambda logits, y: F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
 
 
 def _probabilities(logits: Tensor, multi_label: bool) -> Tensor:
     return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 
-def _validate(model, loader, y_true, multi_label, loss_fn) -> dict[str, float]:
+def _validate(model, loader, y_true, multi_label) -> dict[str, float]:
     logits = predict_logits(model, loader)  # input order
     y = torch.as_tensor(y_true, device=logits.device)
-    loss = float(loss_fn(logits, y))
+    loss = float(_loss_fn(multi_label)(logits, y))  # plain cross-entropy, comparable across runs
     probs = _probabilities(logits, multi_label).cpu().numpy()
     m = metrics_from_probs(probs, y_true, None, multi_label)
     return {"valid_loss": loss, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
