@@ -21,11 +21,13 @@ RESULTS = ROOT / "experiments" / "results"
 README = ROOT / "README.md"
 
 
+def fmt(mean: float, std: float, n: int) -> str:
+    """``0.698 ± 0.034`` over ``n`` seeds; just the mean for a single run (no spread was measured)."""
+    return f"{mean:.3f} ± {std:.3f}" if n > 1 else f"{mean:.3f}"
+
+
 def mean_std(values: pd.Series) -> str:
-    """``0.698 ± 0.034`` over seeds; just the mean for a single run (no spread was measured)."""
-    return (
-        f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values.mean():.3f}"
-    )
+    return fmt(values.mean(), values.std(), len(values))
 
 
 def per_group(csv: Path, by: str, columns: tuple[str, ...] = ("accuracy", "macro_f1", "seconds")):
@@ -70,7 +72,7 @@ def tuning(csv: Path) -> str:
     for _, r in tuning_summary(pd.read_csv(csv)).iterrows():
         n = int(r.n_seeds)
         cells = [
-            f"{r[f'{c}_mean']:.3f} ± {r[f'{c}_std']:.3f}" if n > 1 else f"{r[f'{c}_mean']:.3f}"
+            fmt(r[f"{c}_mean"], r[f"{c}_std"], n)
             for c in ("dev_accuracy", "dev_macro_f1", "accuracy", "macro_f1")
         ]
         rows.append(f"| {r.variant} | {r.epochs} | {n} | " + " | ".join(cells) + " |")

@@ -34,14 +34,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import lm_recipes
 from .baselines import TfidfLogReg, majority_class
-from .clas_loader import ClasLoader
 from .clas_recipes import CLAS_EPOCHS, encode_labels, metrics_from_probs, train_classifier
-from .classifier import predict_logits
 from .datasets import load_goemotions, load_poem_sentiment
+from .predict import TextClassifier
 from .pretrained import match_embeddings
 from .tokenizer import tokenize_texts
 from .vocab import Vocab
@@ -124,6 +122,11 @@ def load_task(task: str, quick: bool = False, seed: int = 0) -> dict[str, pd.Dat
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 
+def _label_names(train: pd.DataFrame) -> list[str]:
+    """The label order every method uses: the training labels, sorted, as strings."""
+    return sorted({str(v) for v in train["label"]})
+
+
 # ---------------------------------------------------------------------------------------------------
 # Backwards models
 # ---------------------------------------------------------------------------------------------------
@@ -192,7 +195,7 @@ def run_method(
     ``data['test']``. Returns (a result row, the test probabilities (n_test, n_classes), columns in
     sorted label order). ``lm``: a stage-2 result to reuse (ablations share one per seed)."""
     train, dev, test = data["train"], data["dev"], data["test"]
-    names = sorted({str(v) for v in train["label"]})
+    names = _label_names(train)
     y_test = encode_labels(test["label"].tolist(), names, False, "test")
     start = time.time()
     if method == "majority":
@@ -373,13 +376,11 @@ def tune_stage3(
         d = data or load_task(task, quick, seed)
         lm = _shared_lm(pretrained, d, quick, seed, lm_options)
         vocab = Vocab(list(lm[1]))
-        names = sorted({str(v) for v in d["train"]["label"]})
+        names = _label_names(d["train"])
         y_test = encode_labels(d["test"]["label"].tolist(), names, False, "test")
-        test_ids = [torch.as_tensor(vocab.numericalize(t), dtype=torch.long)
-                    for t in tokenize_texts(d["test"]["text"].tolist())]  # fmt: skip
         for variant in variants:
             per_epoch: list[dict] = []
-            score_test = _epoch_scorer(test_ids, y_test, names, per_epoch)
+            score_test = _epoch_scorer(d["test"]["text"].tolist(), y_test, vocab, names, per_epoch)
             options = dict(QUICK_CLAS if quick else {}) | dict(clas_options or {}) | TUNING[variant]
             start = time.time()
             train_classifier(
@@ -436,7 +437,7 @@ def cross_validate_stage3(
     d = data or load_task(task, quick, seed)
     lm = _shared_lm(pretrained, d, quick, seed, lm_options)
     vocab = Vocab(list(lm[1]))
-    names = sorted({str(v) for v in d["train"]["label"]})
+    names = _label_names(d["train"])
     fold_of = stratified_folds(d["train"]["label"], k, seed)
     rows = []
     for fold in range(k) if folds is None else folds:
@@ -459,12 +460,13 @@ def cross_validate_stage3(
     return _finish(rows, out, f"cv_{task}")
 
 
-def _epoch_scorer(test_ids, y_test, names, per_epoch: list[dict]):
-    """An ``on_epoch`` callback appending the epoch's dev scores and its test scores to ``per_epoch``."""
+def _epoch_scorer(test_texts, y_test, vocab, names, per_epoch: list[dict]):
+    """An ``on_epoch`` callback appending the epoch's dev scores and its test scores to ``per_epoch``.
+    (It leaves the model in eval mode; ``train_classifier`` switches back at the next epoch.)"""
 
     def score(record, model, optimizer):
-        logits = predict_logits(model, ClasLoader(test_ids, bptt=model.bptt))
-        m = metrics_from_probs(torch.softmax(logits, -1).numpy(), y_test, names)
+        probs = TextClassifier(model, vocab, names).predict_proba(test_texts).numpy()
+        m = metrics_from_probs(probs, y_test, names)
         per_epoch.append(dict(
             epoch=record["epoch"] + 1, dev_loss=record["valid_loss"],
             dev_accuracy=record["accuracy"], dev_macro_f1=record["macro_f1"],
@@ -524,7 +526,7 @@ def ensemble(
     rows = []
     for seed in seeds:
         d = data or load_task(task, quick, seed)
-        names = sorted({str(v) for v in d["train"]["label"]})
+        names = _label_names(d["train"])
         y_test = encode_labels(d["test"]["label"].tolist(), names, False, "test")
         probs = {}
         for direction, source in (("fwd", pretrained_fwd), ("bwd", pretrained_bwd)):
