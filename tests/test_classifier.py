@@ -175,10 +175,15 @@ def test_head_layout_and_dropouts():
     assert [type(m).__name__ for m in blocks[1]] == ["BatchNorm1d", "Dropout", "Linear"]
     assert blocks[0][2].in_features == 3 * 16 and blocks[0][2].out_features == 50
     assert blocks[1][2].out_features == 4
-    # ULMFiT §4.1 classifier dropouts times drop_mult 0.5; the last head dropout is fixed at 0.1
-    assert blocks[0][1].p == pytest.approx(0.4 * 0.5) and blocks[1][1].p == pytest.approx(0.1)
+    # ULMFiT §4.1 classifier dropouts, unscaled by default; the last head dropout is fixed at 0.1
+    assert blocks[0][1].p == pytest.approx(0.4) and blocks[1][1].p == pytest.approx(0.1)
     c = clf.config
-    assert (c.input_p, c.hidden_p, c.weight_p, c.embed_p) == pytest.approx((0.2, 0.15, 0.25, 0.025))
+    assert (c.input_p, c.hidden_p, c.weight_p, c.embed_p) == pytest.approx((0.4, 0.3, 0.5, 0.05))
+    # fastai's text_classifier_learner halves them all except the last head dropout
+    half = build_classifier(tiny_lm(0), 4, bptt=5, drop_mult=0.5)
+    assert list(half.head.layers)[0][1].p == pytest.approx(0.2)
+    assert list(half.head.layers)[1][1].p == pytest.approx(0.1)
+    assert half.config.weight_p == pytest.approx(0.25)
 
 
 def test_groups_follow_awd_lstm_clas_split():

@@ -177,8 +177,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lm-bs", type=int, default=None, help="LM fine-tuning batch size (default 64)")
     p.add_argument("--bs", type=int, default=64, help="classifier batch size (ULMFiT: 64)")
     p.add_argument("--lr", type=float, default=0.01, help="classifier peak LR (ULMFiT: 0.01)")
-    p.add_argument("--drop-mult", type=float, default=0.5,
-                   help="multiplies the classifier dropouts (default 0.5, as fastai)")  # fmt: skip
+    p.add_argument("--drop-mult", type=float, default=1.0,
+                   help="multiplies the classifier dropouts (default 1.0, the paper's; fastai uses 0.5)")  # fmt: skip
     p.add_argument("--multi-label", action="store_true",
                    help="several labels per text, joined by --label-delim")  # fmt: skip
     p.add_argument("--label-delim", default=",", help="multi-label separator (default ',')")

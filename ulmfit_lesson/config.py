@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Language-model dropouts (fastai `awd_lstm_lm_config`, ULMFiT v0.7 `finetune_lm.py`).
 LM_DROPOUTS = dict(output_p=0.1, hidden_p=0.15, input_p=0.25, embed_p=0.02, weight_p=0.2)
-# Classifier dropouts (ULMFiT §4.1; fastai `awd_lstm_clas_config`), used with drop_mult=0.5 by default.
+# Classifier dropouts (ULMFiT §4.1; fastai `awd_lstm_clas_config`), used unscaled by default.
 CLAS_DROPOUTS = dict(output_p=0.4, hidden_p=0.3, input_p=0.4, embed_p=0.05, weight_p=0.5)
 
 
