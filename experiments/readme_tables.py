@@ -31,8 +31,13 @@ def mean_std(values: pd.Series) -> str:
     return fmt(values.mean(), values.std(), len(values))
 
 
-def per_group(csv: Path, by: str, columns: tuple[str, ...] = ("accuracy", "macro_f1", "seconds"),
-              only: Sequence[str] | None = None, suffix: str = ""):
+def per_group(
+    csv: Path,
+    by: str,
+    columns: tuple[str, ...] = ("accuracy", "macro_f1", "seconds"),
+    only: Sequence[str] | None = None,
+    suffix: str = "",
+):
     """One markdown row per ``by`` group (``only``: just these groups; ``suffix`` added to names)."""
     df = pd.read_csv(csv)
     rows = []
@@ -127,8 +132,10 @@ def blocks() -> dict[str, str]:
          "test accuracy", "test macro-F1"],
         tuning(full / "tuning_poems-3class.csv"),
     )  # fmt: skip
-    rows, _ = per_group(full / "cv_poems-3class.csv", "variant", ("accuracy", "macro_f1"))
-    out["tuning-cv"] = table(["stage-3 variant", "held-out accuracy", "held-out macro-F1"], rows)
+    cv_head = ["stage-3 variant", "held-out accuracy", "held-out macro-F1"]
+    for task, name in (("poems-3class", "tuning-cv"), ("poems-binary", "tuning-cv-binary")):
+        rows, _ = per_group(full / f"cv_{task}.csv", "variant", ("accuracy", "macro_f1"))
+        out[name] = table(cv_head, rows)
     rows, _ = per_group(quick / "compare_goemotions-ekman.csv", "method", ("accuracy", "macro_f1"))
     out["goemotions"] = table(["method", "accuracy", "macro-F1"], rows)
     return out

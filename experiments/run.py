@@ -4,6 +4,7 @@ forward+backward ensemble) and write CSV + PNG + a markdown summary (mean ± std
     python experiments/run.py poems|ablations|sample-efficiency|goemotions|ensemble|all \
         [--quick] [--seeds 5] [--out experiments/results]
     python experiments/run.py poems --summarize-only     # rebuild the summary from existing CSVs
+    python experiments/run.py tuning-cv --task poems-binary   # cross-validation on the binary view
 
 Results go to ``<out>/quick/`` or ``<out>/full/`` so the two are never mixed up. Needs the data and
 the pretrained LMs: ``export ULMFIT_DATA=/path/to/data:/path/to/pretrained``.
@@ -91,11 +92,11 @@ def outputs(name: str) -> list[tuple[str, list[str], str]]:
     if name == "tuning":
         return [("tuning_poems-3class", ["variant"], "bar")]
     if name == "tuning-cv":
-        return [("cv_poems-3class", ["variant"], "bar")]
+        return [(f"cv_{t}", ["variant"], "bar") for t in POEM_TASKS]
     return [(f"ensemble_{t}", ["direction"], "bar") for t in ("poems-3class", "goemotions-ekman")]
 
 
-def run(name: str, seeds: list[int], quick: bool, out: Path) -> None:
+def run(name: str, seeds: list[int], quick: bool, out: Path, task: str = "poems-3class") -> None:
     kw = dict(seeds=seeds, quick=quick, out=out, verbose=True)
     if name == "poems":
         for task in POEM_TASKS:
@@ -110,10 +111,9 @@ def run(name: str, seeds: list[int], quick: bool, out: Path) -> None:
         ex.ensemble("poems-3class", **kw)
         ex.ensemble("goemotions-ekman", **kw)
     elif name == "tuning":
-        ex.tune_stage3("poems-3class", **kw)
+        ex.tune_stage3(task, **kw)
     elif name == "tuning-cv":  # 3 folds of the training verses, one seed
-        ex.cross_validate_stage3("poems-3class", 3, seeds[0], quick, ex.CV_VARIANTS, out=out,
-                                 verbose=True)  # fmt: skip
+        ex.cross_validate_stage3(task, 3, seeds[0], quick, ex.CV_VARIANTS, out=out, verbose=True)
 
 
 def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_asked: int) -> str:
@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the minutes-on-a-CPU version")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
+    parser.add_argument("--task", choices=POEM_TASKS, default="poems-3class",
+                        help="the poems' view that tuning and tuning-cv select on")  # fmt: skip
     parser.add_argument(
         "--summarize-only",
         action="store_true",
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         wall = None
         if not args.summarize_only:
             start = time.time()
-            run(name, list(range(args.seeds)), args.quick, out)
+            run(name, list(range(args.seeds)), args.quick, out, args.task)
             wall = time.time() - start
         print(summarize(name, out, args.quick, wall, args.seeds))
     return 0

@@ -145,7 +145,7 @@ def test_stratified_subset_keeps_every_class():
 
 
 def test_tune_stage3_scores_every_epoch_and_its_last_epoch_matches_a_plain_run(data, tiny_lm):
-    variants = ["defaults (drop_mult 0.5)", "label smoothing 0.1"]
+    variants = ["fastai's drop_mult 0.5", "label smoothing 0.1"]
     df = ex.tune_stage3("toy", seeds=[0], variants=variants, pretrained=tiny_lm, data=data,
                         lm_options=LM_OPTS, clas_options=CLAS_OPTS)  # fmt: skip
     assert list(df.variant) == [variants[0]] * 2 + [variants[1]] * 2  # 2 epochs each
@@ -191,7 +191,7 @@ def test_stratified_folds_partition_and_balance_every_label():
 
 
 def test_cross_validation_holds_out_each_fold_once(data, tiny_lm):
-    df = ex.cross_validate_stage3("toy", k=2, variants=["defaults (drop_mult 0.5)"],
+    df = ex.cross_validate_stage3("toy", k=2, variants=["fastai's drop_mult 0.5"],
                                   pretrained=tiny_lm, data=data, lm_options=LM_OPTS,
                                   clas_options=CLAS_OPTS)  # fmt: skip
     assert list(df.fold) == [0, 1]
