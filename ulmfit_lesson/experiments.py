@@ -76,9 +76,8 @@ TUNING: dict[str, dict[str, Any]] = {
     "fastai's drop_mult 0.5": FASTAI_DROP,
     "label smoothing 0.1": dict(label_smoothing=0.1, **FASTAI_DROP),  # MultiFiT's classifier
     "drop_mult 1.0": dict(drop_mult=1.0),  # the paper's dropouts unscaled: the default since
-    "fastbook stage LRs": dict(
-        stages=FASTBOOK_STAGES, **FASTAI_DROP
-    ),  # lower peak LR as layers thaw
+    # fastbook's falling peak LRs: lower as more layers thaw
+    "fastbook stage LRs": dict(stages=FASTBOOK_STAGES, **FASTAI_DROP),
     "10 epochs": dict(epochs=10, **FASTAI_DROP),  # 6 epochs with everything unfrozen instead of 2
     # added after the first round, from the two best on dev:
     "fastbook stage LRs + drop_mult 1.0": dict(stages=FASTBOOK_STAGES, drop_mult=1.0),
@@ -299,6 +298,11 @@ def compare_methods(
     return _finish(rows, out, f"compare_{task}")
 
 
+def _variant_options(quick: bool, clas_options, variant: str) -> dict[str, Any]:
+    """``train_classifier`` switches for a ``TUNING`` variant (on top of quick mode and the caller's)."""
+    return dict(QUICK_CLAS if quick else {}) | dict(clas_options or {}) | TUNING[variant]
+
+
 def _shared_lm(pretrained, d, quick: bool, seed: int, lm_options) -> tuple[Any, list[str]]:
     """One stage-2 LM (fine-tuned on ``d``'s training texts) for every stage-3 variant of a seed."""
     lm_opts = (QUICK_LM if quick else {}) | dict(lm_options or {})
@@ -386,7 +390,7 @@ def tune_stage3(
         for variant in variants:
             per_epoch: list[dict] = []
             score_test = _epoch_scorer(d["test"]["text"].tolist(), y_test, vocab, names, per_epoch)
-            options = dict(QUICK_CLAS if quick else {}) | dict(clas_options or {}) | TUNING[variant]
+            options = _variant_options(quick, clas_options, variant)
             start = time.time()
             train_classifier(
                 d["train"]["text"].tolist(), d["train"]["label"].tolist(), d["dev"]["text"].tolist(),
@@ -448,7 +452,7 @@ def cross_validate_stage3(
     for fold in range(k) if folds is None else folds:
         train, held = d["train"][fold_of != fold], d["train"][fold_of == fold]
         for variant in variants:
-            options = dict(QUICK_CLAS if quick else {}) | dict(clas_options or {}) | TUNING[variant]
+            options = _variant_options(quick, clas_options, variant)
             start = time.time()
             result = train_classifier(
                 train["text"].tolist(), train["label"].tolist(), held["text"].tolist(),
