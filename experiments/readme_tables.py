@@ -49,17 +49,19 @@ def per_group(
     return "\n".join(rows), int(df["seed"].nunique())
 
 
-# The runs made with fastai's classifier dropouts (drop_mult 0.5), the package's default until the
-# cross-validation in README "What moved it" chose the paper's (1.0): kept to show what changed.
-EARLIER = "drop_mult_0.5"
+# The runs made with the earlier defaults, newest first, kept to show what each change did (README
+# "What moved it"): the paper's dropouts with 6 classifier epochs, and before that fastai's dropouts.
+EARLIER = {"6_epochs": " (6 epochs, earlier)", "drop_mult_0.5": " (drop_mult 0.5, 6 epochs, earlier)"}  # fmt: skip
 
 
 def compare(task: str) -> tuple[str, int]:
-    """The compare table of ``task``, plus the pretrained methods' rows from the earlier default."""
+    """The compare table of ``task``, plus the pretrained methods' rows from the earlier defaults."""
     rows, n = per_group(RESULTS / "full" / f"compare_{task}.csv", "method")
-    before, _ = per_group(RESULTS / "full" / EARLIER / f"compare_{task}.csv", "method",
-                          only=("ulmfit", "ulmfit_no_lm_ft"), suffix=" (drop_mult 0.5, earlier)")  # fmt: skip
-    return f"{rows}\n{before}", n
+    for folder, suffix in EARLIER.items():
+        before, _ = per_group(RESULTS / "full" / folder / f"compare_{task}.csv", "method",
+                              only=("ulmfit", "ulmfit_no_lm_ft"), suffix=suffix)  # fmt: skip
+        rows += f"\n{before}"
+    return rows, n
 
 
 def sample_efficiency(csv: Path) -> str:
@@ -135,6 +137,9 @@ def blocks() -> dict[str, str]:
     cv_head = ["stage-3 variant", "held-out accuracy", "held-out macro-F1"]
     for task, name in (("poems-3class", "tuning-cv"), ("poems-binary", "tuning-cv-binary")):
         rows, _ = per_group(full / f"cv_{task}.csv", "variant", ("accuracy", "macro_f1"))
+        no_lm_ft = full / f"cv_{task}_no_lm_ft.csv"  # the defaults without stage 2, same folds
+        if no_lm_ft.is_file():
+            rows += "\n" + per_group(no_lm_ft, "variant", ("accuracy", "macro_f1"))[0]
         out[name] = table(cv_head, rows)
     rows, _ = per_group(quick / "compare_goemotions-ekman.csv", "method", ("accuracy", "macro_f1"))
     out["goemotions"] = table(["method", "accuracy", "macro-F1"], rows)

@@ -5,6 +5,7 @@ forward+backward ensemble) and write CSV + PNG + a markdown summary (mean ± std
         [--quick] [--seeds 5] [--out experiments/results]
     python experiments/run.py poems --summarize-only     # rebuild the summary from existing CSVs
     python experiments/run.py tuning-cv --task poems-binary   # cross-validation on the binary view
+    python experiments/run.py tuning-cv --no-lm-ft            # the same folds without stage 2
 
 Results go to ``<out>/quick/`` or ``<out>/full/`` so the two are never mixed up. Needs the data and
 the pretrained LMs: ``export ULMFIT_DATA=/path/to/data:/path/to/pretrained``.
@@ -92,11 +93,12 @@ def outputs(name: str) -> list[tuple[str, list[str], str]]:
     if name == "tuning":
         return [("tuning_poems-3class", ["variant"], "bar")]
     if name == "tuning-cv":
-        return [(f"cv_{t}", ["variant"], "bar") for t in POEM_TASKS]
+        return [(f"cv_{t}{s}", ["variant"], "bar") for t in POEM_TASKS for s in ("", "_no_lm_ft")]
     return [(f"ensemble_{t}", ["direction"], "bar") for t in ("poems-3class", "goemotions-ekman")]
 
 
-def run(name: str, seeds: list[int], quick: bool, out: Path, task: str = "poems-3class") -> None:
+def run(name: str, seeds: list[int], quick: bool, out: Path, task: str = "poems-3class",
+        no_lm_ft: bool = False) -> None:  # fmt: skip
     kw = dict(seeds=seeds, quick=quick, out=out, verbose=True)
     if name == "poems":
         for task in POEM_TASKS:
@@ -112,6 +114,9 @@ def run(name: str, seeds: list[int], quick: bool, out: Path, task: str = "poems-
         ex.ensemble("goemotions-ekman", **kw)
     elif name == "tuning":
         ex.tune_stage3(task, **kw)
+    elif name == "tuning-cv" and no_lm_ft:  # the defaults without stage 2, on the same folds
+        ex.cross_validate_stage3(task, 3, seeds[0], quick, [ex.DEFAULTS_VARIANT], out=out,
+                                 verbose=True, finetune_lm=False)  # fmt: skip
     elif name == "tuning-cv":  # 3 folds of the training verses, one seed
         ex.cross_validate_stage3(task, 3, seeds[0], quick, ex.CV_VARIANTS, out=out, verbose=True)
 
@@ -165,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
     parser.add_argument("--task", choices=POEM_TASKS, default="poems-3class",
                         help="the poems' view that tuning and tuning-cv select on")  # fmt: skip
+    parser.add_argument("--no-lm-ft", action="store_true",
+                        help="tuning-cv: the default recipe without stage 2, on the same folds")  # fmt: skip
     parser.add_argument(
         "--summarize-only",
         action="store_true",
@@ -188,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         wall = None
         if not args.summarize_only:
             start = time.time()
-            run(name, list(range(args.seeds)), args.quick, out, args.task)
+            run(name, list(range(args.seeds)), args.quick, out, args.task, args.no_lm_ft)
             wall = time.time() - start
         print(summarize(name, out, args.quick, wall, args.seeds))
     return 0

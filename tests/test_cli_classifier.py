@@ -65,6 +65,20 @@ def test_register_adds_both_commands():
     assert args.quick and args.pretrained == "general-fwd" and not args.no_finetune_lm
 
 
+def test_train_classifier_help_states_the_package_defaults():
+    """The CLI spells its defaults out (it imports torch lazily); they must be the recipe's."""
+    from ulmfit_lesson.clas_recipes import CLAS_EPOCHS
+    from ulmfit_lesson.classifier import DROP_MULT
+
+    parser = argparse.ArgumentParser()
+    cli_classifier.register(parser.add_subparsers(dest="command"))
+    sub = parser._subparsers._group_actions[0].choices["train-classifier"]
+    actions = {a.dest: a for a in sub._actions}
+    assert f"default {CLAS_EPOCHS}:" in actions["epochs"].help
+    assert actions["epochs"].default is None  # None: train_classifier's own default is used
+    assert actions["drop_mult"].default == DROP_MULT
+
+
 def test_train_classifier_and_predict_end_to_end(workdir, capsys, monkeypatch):
     train = run_cli(
         "train-classifier", "--train", "train.csv", "--valid", "valid.tsv", "--test",

@@ -155,7 +155,9 @@ def test_tune_stage3_scores_every_epoch_and_its_last_epoch_matches_a_plain_run(d
     # the test score after the last epoch is what the finished classifier scores on test
     lm = ex.stage2(tiny_lm, data["train"]["text"].tolist(), data["dev"]["text"].tolist(), True,
                    False, 0, LM_OPTS)  # the same seed: the same fine-tuned LM  # fmt: skip
-    row, _ = ex.run_method("ulmfit", data, 0, True, lm=lm, clas_options=CLAS_OPTS)
+    options = ex._variant_options(True, CLAS_OPTS, variants[0])
+    assert options["drop_mult"] == 0.5 and options["epochs"] == 2  # the variant's, the caller's
+    row, _ = ex.run_method("ulmfit", data, 0, True, lm=lm, clas_options=options)
     last = df[df.variant == variants[0]].iloc[-1]
     assert last.accuracy == pytest.approx(row["accuracy"])
     assert last.macro_f1 == pytest.approx(row["macro_f1"])
@@ -198,3 +200,24 @@ def test_cross_validation_holds_out_each_fold_once(data, tiny_lm):
     assert (df.n_train + df.n_valid == len(data["train"])).all()  # the training split, not dev/test
     assert sorted(df.n_valid) == sorted(np.bincount(ex.stratified_folds(data["train"].label, 2)))
     assert df.accuracy.between(0, 1).all() and df.macro_f1.between(0, 1).all()
+
+
+def test_cross_validation_without_stage2_names_its_rows_and_never_fine_tunes(data, tiny_lm, tmp_path,
+                                                                           monkeypatch):  # fmt: skip
+    def no_finetuning(*args, **kwargs):
+        raise AssertionError("finetune_lm=False must not fine-tune the LM")
+
+    monkeypatch.setattr(ex.lm_recipes, "finetune_lm", no_finetuning)
+    df = ex.cross_validate_stage3("toy", k=2, variants=[ex.DEFAULTS_VARIANT], pretrained=tiny_lm,
+                                  data=data, out=tmp_path, clas_options=CLAS_OPTS,
+                                  finetune_lm=False)  # fmt: skip
+    assert list(df.variant) == [ex.DEFAULTS_VARIANT + ex.NO_LM_FT] * 2 and list(df.fold) == [0, 1]
+    # its own file: the stage-2 cross-validation's CSV (same folder) is not overwritten
+    assert (tmp_path / "cv_toy_no_lm_ft.csv").is_file() and not (tmp_path / "cv_toy.csv").exists()
+
+
+def test_defaults_variant_is_the_package_defaults():
+    from ulmfit_lesson.clas_recipes import CLAS_EPOCHS
+    from ulmfit_lesson.classifier import DROP_MULT
+
+    assert ex.TUNING[ex.DEFAULTS_VARIANT] == dict(drop_mult=DROP_MULT, epochs=CLAS_EPOCHS)

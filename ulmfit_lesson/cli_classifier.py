@@ -171,7 +171,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-finetune-lm", action="store_true",
                    help="skip stage 2 (ULMFiT Table 6 'no LM fine-tuning')")  # fmt: skip
     p.add_argument("--epochs", type=int, default=None,
-                   help="classifier epochs in all (default 6: 4 unfreezing + 2)")  # fmt: skip
+                   help="classifier epochs in all (default 10: 4 unfreezing + 6)")  # fmt: skip
     p.add_argument("--lm-epochs", type=int, default=None,
                    help="LM fine-tuning epochs after the frozen one (default 4)")  # fmt: skip
     p.add_argument("--lm-bs", type=int, default=None, help="LM fine-tuning batch size (default 64)")
