@@ -72,6 +72,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 # variant spells out the settings it ran with: the tables they produced stay reproducible.
 FASTBOOK_STAGES = [(-1, 1, 2e-2), (-2, 1, 1e-2), (-3, 1, 5e-3), (0, 2, 1e-3)]  # fastbook ch. 10
 FASTAI_DROP = dict(drop_mult=0.5, epochs=6)  # fastai's text_classifier_learner; our first default
+DEFAULTS_VARIANT = "drop_mult 1.0 + 10 epochs"  # the TUNING entry equal to the package's defaults
 TUNING: dict[str, dict[str, Any]] = {
     "fastai's drop_mult 0.5": FASTAI_DROP,
     "label smoothing 0.1": dict(FASTAI_DROP, label_smoothing=0.1),  # MultiFiT's classifier
@@ -82,15 +83,14 @@ TUNING: dict[str, dict[str, Any]] = {
     # added after the first round, from the two best on dev:
     "fastbook stage LRs + drop_mult 1.0": dict(stages=FASTBOOK_STAGES, drop_mult=1.0),
     # added in session 5, where both cross-validations pointed: the package's defaults since
-    "drop_mult 1.0 + 10 epochs": dict(drop_mult=1.0, epochs=10),
+    DEFAULTS_VARIANT: dict(drop_mult=1.0, epochs=10),
 }
 # What ``cross_validate_stage3`` ranks: fastai's dropouts, the dev choice of ``tune_stage3``, the two
 # variants that did better on test than on dev (k-fold decides between them without test), and the
 # two of those combined.
 CV_VARIANTS = ("fastai's drop_mult 0.5", "drop_mult 1.0", "fastbook stage LRs", "10 epochs",
-               "drop_mult 1.0 + 10 epochs")  # fmt: skip
+               DEFAULTS_VARIANT)  # fmt: skip
 NO_LM_FT = ", no LM fine-tuning"  # suffix of cross_validate_stage3(finetune_lm=False)'s variants
-DEFAULTS_VARIANT = "drop_mult 1.0 + 10 epochs"  # the TUNING entry equal to the package's defaults
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -332,10 +332,10 @@ CELLS = [
     explain.show_source(clas_recipes.plan_stages);
     """),
     md("""
-    Step through a run of the default 10 epochs. Left: the layer groups of our classifier, blue when they train
-    (darker = higher learning rate), with their sizes; the frozen/trainable state is read back from
-    the real model after `freeze_to`. Right: every group's learning rate at every step; the yellow
-    band is the chosen epoch.
+    Step through a run of the default 10 epochs. Left: the layer groups of our classifier, blue when
+    they train (darker = higher learning rate), with their sizes; the frozen/trainable state is read
+    back from the real model after `freeze_to`. Right: every group's learning rate at every step; the
+    yellow band is the chosen epoch.
     """),
     code("""
     widgets_clas.unfreezing_stepper(demo, epochs=clas_recipes.CLAS_EPOCHS, steps_per_epoch=5)
@@ -389,7 +389,7 @@ CELLS = [
     BPTT = 16
     n_batches = -(-len(train_part) // BS)
     print(f"training on {len(train_part)} verses: {EPOCHS} epochs x {n_batches} batches, validating on {len(dev_df)} verses")
-    print("takes about", "20 seconds" if QUICK else "4 minutes", "on a 2-core laptop CPU (a few seconds on a GPU)")
+    print("takes about", "20 seconds" if QUICK else "3 minutes", "on a 2-core laptop CPU (a few seconds on a GPU)")
 
     def report(record, model, optimizer):  # called by train_classifier after every epoch
         print(f"epoch {record['epoch'] + 1}: {record['trainable_groups']} groups trained, train loss {record['train_loss']:.3f}, "
@@ -412,8 +412,8 @@ CELLS = [
     history.style.format({"train_loss": "{:.3f}", "valid_loss": "{:.3f}", "accuracy": "{:.1%}", "macro_f1": "{:.3f}", "seconds": "{:.0f}"}).hide(axis="index")
     """),
     md("""
-    Typically the training loss keeps falling while the validation loss levels off after three or
-    four epochs: with a few hundred verses the network starts to memorise them. The paper's answer
+    Typically the training loss keeps falling while the validation loss levels off after four to six
+    epochs and then creeps up again: with a few hundred verses the network starts to memorise them. The paper's answer
     is regularisation (the dropouts) and, above all, more data in stage 2 — which needs no labels.
 
     ## 8. How good is it, and where does it fail?
