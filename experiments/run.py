@@ -6,6 +6,7 @@ forward+backward ensemble) and write CSV + PNG + a markdown summary (mean ± std
     python experiments/run.py poems --summarize-only     # rebuild the summary from existing CSVs
     python experiments/run.py tuning-cv --task poems-binary   # cross-validation on the binary view
     python experiments/run.py tuning-cv --no-lm-ft            # the same folds without stage 2
+    python experiments/run.py ablations --device cuda --seed 3 --out DIR   # one seed, on a GPU
 
 Results go to ``<out>/quick/`` or ``<out>/full/`` so the two are never mixed up. Needs the data and
 the pretrained LMs: ``export ULMFIT_DATA=/path/to/data:/path/to/pretrained``.
@@ -43,7 +44,10 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    cpu = f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    if ex.DEVICE.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(ex.DEVICE)} (training); {cpu}"
+    return cpu
 
 
 def plot(df: pd.DataFrame, x: str, path: Path, title: str) -> None:
@@ -125,7 +129,7 @@ def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_ask
     """Markdown for ``<out>/<name>.md`` from the CSVs present (plots written alongside)."""
     mode = "QUICK (shrunk: fewer epochs/subsets; for demos, not for reporting)" if quick else "FULL"
     lines = [f"# {name} ({mode})", ""]
-    lines.append(f"- machine: {machine()}")
+    lines.append(f"- machine of this command: {machine()}")
     lines.append(f"- written: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     if wall is not None:
         lines.append(f"- wall time of this command: {wall / 60:.1f} min")
@@ -152,6 +156,11 @@ def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_ask
         shared_lm = name in ("ablations", "tuning", "tuning-cv")
         what = "stage 3 only: the fine-tuned LM is shared" if shared_lm else "stage 2 + 3"
         lines.append(f"Per-run rows: `{csv.name}`; seconds = wall time of one run ({what}).")
+        if "device" in df:  # where the rows trained (older CSVs have no column: the CPU)
+            counts = df["device"].value_counts()
+            lines.append(
+                "Trained on: " + ", ".join(f"{d} ({n} rows)" for d, n in counts.items()) + "."
+            )
         if kind == "curve":
             plot(df, "size", out / f"{stem}.png", stem)
         else:
@@ -172,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the poems' view that tuning and tuning-cv select on")  # fmt: skip
     parser.add_argument("--no-lm-ft", action="store_true",
                         help="tuning-cv: the default recipe without stage 2, on the same folds")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=None,
+                        help="run this one seed only (to spread seeds over processes)")  # fmt: skip
+    parser.add_argument("--device", default="cpu",
+                        help="where to train: 'cpu' (default: bit-reproducible) or 'cuda'")  # fmt: skip
     parser.add_argument(
         "--summarize-only",
         action="store_true",
@@ -188,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    ex.DEVICE = args.device
+    seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
     out = args.out / ("quick" if args.quick else "full")
     out.mkdir(parents=True, exist_ok=True)
     names = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
@@ -195,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         wall = None
         if not args.summarize_only:
             start = time.time()
-            run(name, list(range(args.seeds)), args.quick, out, args.task, args.no_lm_ft)
+            run(name, seeds, args.quick, out, args.task, args.no_lm_ft)
             wall = time.time() - start
-        print(summarize(name, out, args.quick, wall, args.seeds))
+        print(summarize(name, out, args.quick, wall, len(seeds)))
     return 0
 
 

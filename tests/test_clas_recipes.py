@@ -201,14 +201,21 @@ def test_no_discriminative_no_gradual_trains_all_groups_at_one_lr():
     assert record["trainable_groups"] == 5 and applied == [0.02] * 5
 
 
-def test_end_to_end_on_a_separable_task():
+def train_good_bad(**options):
+    """Stage 3 on 96 good/bad texts from a pretrained-like LM, 6 epochs (also tests/test_gpu.py).
+    Returns (the result, the 40 validation texts, their labels)."""
     texts, labels = good_bad_texts(96, seed=0)
     valid_texts, valid_labels = good_bad_texts(40, seed=1)
     vocab = Vocab.build(tokenize_texts(texts), min_freq=1)
     result = train_classifier(
         texts, labels, valid_texts, valid_labels, lm=pretrained_like_lm(vocab), vocab=vocab,
-        epochs=6, bs=8, bptt=20, seed=0, progress=False,
+        epochs=6, bs=8, bptt=20, seed=0, progress=False, **options,
     )  # fmt: skip
+    return result, valid_texts, valid_labels
+
+
+def test_end_to_end_on_a_separable_task():
+    result, valid_texts, valid_labels = train_good_bad()
     assert result.label_names == ["neg", "pos"]
     assert [h["trainable_groups"] for h in result.history] == [1, 2, 3, 4, 5, 5]
     assert all(

@@ -53,10 +53,12 @@ def check(df, n_rows, extra=()):
         "macro_f1",
         "seconds",
         "mode",
+        "device",
         *extra,
     ):
         assert col in df.columns, col
     assert len(df) == n_rows
+    assert (df["device"] == ex.DEVICE).all()
     assert df["accuracy"].between(0, 1).all() and df["macro_f1"].between(0, 1).all()
 
 
@@ -221,3 +223,42 @@ def test_defaults_variant_is_the_package_defaults():
     from ulmfit_lesson.classifier import DROP_MULT
 
     assert ex.TUNING[ex.DEFAULTS_VARIANT] == dict(drop_mult=DROP_MULT, epochs=CLAS_EPOCHS)
+
+
+def test_device_reaches_both_stages_and_the_rows(data, tiny_lm, monkeypatch):
+    """``DEVICE`` (``run.py --device``) is where stage 2 and stage 3 train, and each row says so."""
+    seen = []
+
+    def spy(fn):
+        def wrapper(*args, **kwargs):
+            seen.append((fn.__name__, kwargs["device"]))
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(ex, "DEVICE", "cpu:0")  # a spelling of the CPU no default uses
+    monkeypatch.setattr(ex.lm_recipes, "finetune_lm", spy(ex.lm_recipes.finetune_lm))
+    monkeypatch.setattr(ex, "train_classifier", spy(ex.train_classifier))
+    row, _ = ex.run_method("ulmfit", data, 0, True, tiny_lm, lm_options=LM_OPTS,
+                           clas_options=CLAS_OPTS)  # fmt: skip
+    assert seen == [("finetune_lm", "cpu:0"), ("train_classifier", "cpu:0")]
+    assert row["device"] == "cpu:0"
+
+
+def test_run_py_runs_one_seed_on_the_device_asked(tmp_path, monkeypatch):
+    import importlib.util
+
+    from ulmfit_lesson.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("run_py", REPO_ROOT / "experiments" / "run.py")
+    run_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_py)
+    calls = []
+    monkeypatch.setattr(ex, "DEVICE", "cpu")  # restored after the test
+    monkeypatch.setattr(
+        run_py, "run", lambda name, seeds, *a: calls.append((name, seeds, ex.DEVICE))
+    )
+    monkeypatch.setattr(run_py, "summarize", lambda *a: "")
+    run_py.main(["ablations", "--seed", "3", "--device", "cuda", "--out", str(tmp_path)])
+    run_py.main(["ablations", "--seeds", "2", "--out", str(tmp_path)])
+    assert calls == [("ablations", [3], "cuda"), ("ablations", [0, 1], "cpu")]

@@ -3,7 +3,8 @@ GoEmotions and the forward + backward ensemble (ULMFiT §4-5, Tables 6/7, Figure
 
 Every runner returns a pandas DataFrame with **one row per (setting, seed)** and, when ``out`` is
 given, writes it as CSV. The columns always include ``task``, ``method``, ``seed``, ``n_train``,
-``accuracy``, ``macro_f1`` (on the test split), ``seconds`` and ``mode`` (``quick``/``full``);
+``accuracy``, ``macro_f1`` (on the test split), ``seconds``, ``mode`` (``quick``/``full``) and
+``device`` (where the models trained: ``DEVICE``; CSVs written before that column existed are CPU runs);
 ``summarize`` turns the rows into mean ± std per setting.
 
 ``quick=True`` shrinks everything (fewer epochs, a subset of GoEmotions) so that a notebook cell
@@ -43,6 +44,11 @@ from .predict import TextClassifier
 from .pretrained import match_embeddings
 from .tokenizer import tokenize_texts
 from .vocab import Vocab
+
+# Where the models train. The CPU by default: the committed tables were measured there, and a CPU run
+# repeats bit for bit. ``experiments/run.py --device cuda`` sets it for a run on a GPU (cuDNN's LSTM
+# kernels are not bit-reproducible, so GPU tables get their own rows; see experiments/README.md).
+DEVICE = "cpu"
 
 METHODS = ("ulmfit", "ulmfit_no_lm_ft", "scratch", "tfidf_logreg", "majority")
 DETERMINISTIC = ("majority", "tfidf_logreg")  # no seed involved
@@ -184,7 +190,7 @@ def stage2(
         vocab = lm_recipes.finetune_vocab(old_itos, tokenize_texts(list(train_texts)),
                                           lm_recipes.MIN_FREQ)  # fmt: skip
         return match_embeddings(old_model, old_itos, vocab.itos), vocab.itos
-    options = dict(progress=False, seed=seed, device="cpu", backwards=backwards)
+    options = dict(progress=False, seed=seed, device=DEVICE, backwards=backwards)
     options |= dict(lm_options or {})
     lm = lm_recipes.finetune_lm((old_model, old_itos), list(train_texts), valid_texts, **options)
     return lm.model, lm.vocab.itos
@@ -229,7 +235,7 @@ def run_method(
         result = train_classifier(
             train["text"].tolist(), train["label"].tolist(), dev["text"].tolist(),
             dev["label"].tolist(), lm=source, vocab=vocab, label_names=names, seed=seed,
-            progress=False, device="cpu", **options,
+            progress=False, device=DEVICE, **options,
         )  # fmt: skip
         probs = result.classifier.predict_proba(test["text"].tolist()).numpy()
     else:
@@ -238,7 +244,7 @@ def run_method(
     row = dict(
         method=method, seed=seed, n_train=len(train), n_test=len(test),
         accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
-        seconds=round(time.time() - start, 1), mode="quick" if quick else "full",
+        seconds=round(time.time() - start, 1), mode="quick" if quick else "full", device=DEVICE,
     )  # fmt: skip
     return row, probs
 
@@ -403,12 +409,13 @@ def tune_stage3(
             train_classifier(
                 d["train"]["text"].tolist(), d["train"]["label"].tolist(), d["dev"]["text"].tolist(),
                 d["dev"]["label"].tolist(), lm=lm, vocab=vocab, label_names=names, seed=seed,
-                progress=False, device="cpu", on_epoch=score_test, **options,
+                progress=False, device=DEVICE, on_epoch=score_test, **options,
             )  # fmt: skip
             seconds = round(time.time() - start, 1)
             for r in per_epoch:
                 rows.append(dict(task=task, variant=variant, seed=seed, n_epochs=len(per_epoch))
-                            | r | dict(seconds=seconds, mode="quick" if quick else "full"))  # fmt: skip
+                            | r | dict(seconds=seconds, mode="quick" if quick else "full",
+                                       device=DEVICE))  # fmt: skip
             _log(rows[-1], verbose)
             _finish(rows, out, f"tuning_{task}")
     return _finish(rows, out, f"tuning_{task}")
@@ -469,14 +476,14 @@ def cross_validate_stage3(
             result = train_classifier(
                 train["text"].tolist(), train["label"].tolist(), held["text"].tolist(),
                 held["label"].tolist(), lm=lm, vocab=vocab, label_names=names, seed=seed,
-                progress=False, device="cpu", **options,
+                progress=False, device=DEVICE, **options,
             )  # fmt: skip
             last = result.history[-1]
             name = variant if finetune_lm else variant + NO_LM_FT
             rows.append(dict(task=task, variant=name, fold=fold, seed=seed, n_train=len(train),
                              n_valid=len(held), accuracy=last["accuracy"],
                              macro_f1=last["macro_f1"], seconds=round(time.time() - start, 1),
-                             mode="quick" if quick else "full"))  # fmt: skip
+                             mode="quick" if quick else "full", device=DEVICE))  # fmt: skip
             _log(rows[-1], verbose)
             _finish(rows, out, stem)
     return _finish(rows, out, stem)

@@ -218,7 +218,9 @@ CELLS = [
     report a macro-F1 of about 0.64 on the Ekman groups (0.46 on the 28 labels). Our classifier saw
     1% of the data for three short epochs, with the lower layers frozen and no LM fine-tuning on
     Reddit text; it only just beats the majority class. The experiments (`python experiments/run.py
-    goemotions`) train on 4,000 comments.
+    goemotions`) train on 4,000 comments with the full recipe: there ULMFiT reaches 0.569 accuracy /
+    0.360 macro-F1 over 5 seeds, the best accuracy of the methods tried, but TF-IDF + logistic
+    regression, tuned for macro-F1, gets 0.430 macro-F1 (README, "GoEmotions").
 
     ## 5. Multi-label: 28 yes/no questions
 
