@@ -45,9 +45,10 @@ from .pretrained import match_embeddings
 from .tokenizer import tokenize_texts
 from .vocab import Vocab
 
-# Where the models train. The CPU by default: the committed tables were measured there, and a CPU run
-# repeats bit for bit. ``experiments/run.py --device cuda`` sets it for a run on a GPU (cuDNN's LSTM
-# kernels are not bit-reproducible, so GPU tables get their own rows; see experiments/README.md).
+# Where the models train. The CPU by default: most committed tables were measured there, and a CPU run
+# repeats bit for bit on one machine. ``experiments/run.py --device cuda`` sets it for a run on a GPU,
+# whose kernels round differently: a seed's GPU run does not equal its CPU run, so every row records
+# its device (experiments/results/STATUS.md says which tables ran where).
 DEVICE = "cpu"
 
 METHODS = ("ulmfit", "ulmfit_no_lm_ft", "scratch", "tfidf_logreg", "majority")
