@@ -7,10 +7,15 @@ configuration (fastai ``awd_lstm_lm_config``: emb 400, hidden 1152, 3 layers, LM
 (ours, fastai, then fastai, ours, ...) so that both see the same machine load; besides wall time,
 the process's CPU time per step is reported, which other processes on the machine disturb less.
 
-Run with the reference environment (it imports fastai), from the repo root:
+Run with a separate reference environment that has fastai (it imports fastai; the package's own
+venv does not), from the repo root. Create that environment once (any folder will do):
 
-    /work/fastai-env/bin/python bench/bench_lm_step.py --steps 3
-    /work/fastai-env/bin/python bench/bench_lm_step.py --device cuda --amp bf16 --steps 20
+    python -m venv /tmp/fastai-env && /tmp/fastai-env/bin/pip install torch==2.14.1 torchvision==0.29.1 fastai==2.8.12
+
+then:
+
+    /tmp/fastai-env/bin/python bench/bench_lm_step.py --steps 3
+    /tmp/fastai-env/bin/python bench/bench_lm_step.py --device cuda --amp bf16 --steps 20
 
 ``--amp bf16|fp16`` adds a third contestant, ours under ``torch.autocast`` (fp16 with a GradScaler);
 fastai runs in float32 (as ``Learner`` does without ``to_fp16``). ``--profile`` prints the top

@@ -14,10 +14,16 @@ Rounds are interleaved (ours, fastai x1, fastai parallel, ours, ...); the best r
 reported. It also reports how many token positions agree (``tokenizer.token_agreement``), and
 writes the table to ``bench/results/tokenizer.md``.
 
-Run with the reference environment (it imports fastai), from the repo root:
+Run with a separate reference environment that has fastai (it imports fastai and spaCy; the
+package's own venv has neither), from the repo root. Create that environment once (any folder will
+do):
 
-    /work/fastai-env/bin/python bench/bench_tokenizer.py            # whole corpus, 1 round
-    /work/fastai-env/bin/python bench/bench_tokenizer.py --docs 40 --rounds 2 --no-write
+    python -m venv /tmp/fastai-env && /tmp/fastai-env/bin/pip install torch==2.14.1 torchvision==0.29.1 fastai==2.8.12
+
+then:
+
+    /tmp/fastai-env/bin/python bench/bench_tokenizer.py            # whole corpus, 1 round
+    /tmp/fastai-env/bin/python bench/bench_tokenizer.py --docs 40 --rounds 2 --no-write
 """
 
 from __future__ import annotations
@@ -112,7 +118,7 @@ def main() -> None:
         f"- python {platform.python_version()}, fastai {fastai.__version__}, spaCy {spacy.__version__}",
         f"- corpus: general_corpus train+valid, {len(docs)} documents, {n_tokens:,} fastai tokens; "
         f"best of {args.rounds} interleaved round(s)",
-        f"- command: `/work/fastai-env/bin/python bench/bench_tokenizer.py"
+        f"- command: `python bench/bench_tokenizer.py"
         f"{' --docs ' + str(args.docs) if args.docs else ''} --rounds {args.rounds}`",
         "",
         "| tokenizer | wall s | tokens/s (wall) | speed vs fastest fastai (wall) "

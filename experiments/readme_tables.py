@@ -1,10 +1,11 @@
-"""Write the experiment tables of README.md from the committed CSVs in ``experiments/results/``.
+"""Write the experiment tables of docs/results.md from the committed CSVs in ``experiments/results/``.
 
-    python experiments/readme_tables.py          # rewrite the blocks in README.md
-    python experiments/readme_tables.py --check  # exit 1 if README.md is out of date (a test runs this)
+    python experiments/readme_tables.py          # rewrite the blocks in docs/results.md and README.md
+    python experiments/readme_tables.py --check  # exit 1 if either is out of date (a test runs this)
 
-Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in README.md, so
-the numbers there are always the ones the CSVs hold: rerun this after rerunning an experiment.
+Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in docs/results.md
+and the few numbers of the README's "Results at a glance" between the same kind of markers, so the
+numbers there are always the ones the CSVs hold: rerun this after rerunning an experiment.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
-README = ROOT / "README.md"
+RESULTS_DOC = ROOT / "docs" / "results.md"
+README = ROOT / "README.md"  # "Results at a glance": a few numbers, the same CSVs
 
 
 def fmt(mean: float, std: float, n: int) -> str:
@@ -49,8 +51,8 @@ def per_group(
     return "\n".join(rows), int(df["seed"].nunique())
 
 
-# The runs made with the earlier defaults, newest first, kept to show what each change did (README
-# "What moved it"): the paper's dropouts with 6 classifier epochs, and before that fastai's dropouts.
+# The runs made with the earlier defaults, newest first, kept to show what each change did
+# (docs/results.md, "What moved it"): the paper's dropouts with 6 classifier epochs, and before that fastai's dropouts.
 EARLIER = {"6_epochs": " (6 epochs, earlier)", "drop_mult_0.5": " (drop_mult 0.5, 6 epochs, earlier)"}  # fmt: skip
 
 
@@ -164,13 +166,50 @@ def blocks() -> dict[str, str]:
     return out
 
 
+def scores(csv: Path, method: str, by: str = "method") -> str:
+    """``accuracy / macro-F1`` of ``method``, mean over its runs (seeds)."""
+    df = pd.read_csv(csv)
+    runs = df[df[by] == method]
+    if runs.empty:
+        raise SystemExit(f"{csv}: no runs of {method!r}")
+    return f"{runs['accuracy'].mean():.3f} / {runs['macro_f1'].mean():.3f}"
+
+
+def glance() -> dict[str, str]:
+    """The README's "Results at a glance": one sentence's numbers per line (means over seeds)."""
+    full = RESULTS / "full"
+    p3, p2 = full / "compare_poems-3class.csv", full / "compare_poems-binary.csv"
+    goemotions = full / "compare_goemotions-ekman.csv"
+    curve = pd.read_csv(full / "sample_efficiency_poems-3class.csv")
+    at = curve[(curve["method"] == "ulmfit") & (curve["size"] == 100)]["accuracy"].mean()
+    everything = curve[(curve["method"] == "tfidf_logreg")]
+    tfidf_all = everything[everything["size"] == everything["size"].max()]
+    return {
+        "glance-poems": (
+            f"ULMFiT {scores(p3, 'ulmfit')}, TF-IDF + logistic regression "
+            f"{scores(p3, 'tfidf_logreg')}, the same network from scratch {scores(p3, 'scratch')}"
+        ),
+        "glance-binary": (
+            f"ULMFiT {scores(p2, 'ulmfit')}, TF-IDF {scores(p2, 'tfidf_logreg')}, "
+            f"from scratch {scores(p2, 'scratch')}"
+        ),
+        "glance-sample": (
+            f"{at:.3f} accuracy with 100 labelled verses, against TF-IDF's "
+            f"{tfidf_all['accuracy'].mean():.3f} with all {int(tfidf_all['size'].max())}"
+        ),
+        "glance-goemotions": (
+            f"ULMFiT {scores(goemotions, 'ulmfit')}, TF-IDF {scores(goemotions, 'tfidf_logreg')}"
+        ),
+    }
+
+
 def render(text: str, tables: dict[str, str]) -> str:
     for name, body in tables.items():
         pattern = re.compile(
             rf"(<!-- results:{re.escape(name)} -->)(.*?)(<!-- /results:{re.escape(name)} -->)", re.S
         )
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- results:{name} --> block")
+            raise SystemExit(f"no <!-- results:{name} --> block to fill")
         filling = body if "\n" not in body else f"\n{body}\n"  # a table gets its own lines
         text = pattern.sub(lambda m, filling=filling: m.group(1) + filling + m.group(3), text)
     return text
@@ -178,17 +217,25 @@ def render(text: str, tables: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check that README.md is current")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that docs/results.md and README.md are current",
+    )
     args = parser.parse_args(argv)
-    text = README.read_text(encoding="utf-8")
-    new = render(text, blocks())
-    if args.check:
-        if new != text:
-            print("README.md's experiment tables differ from experiments/results/: "
-                  "run python experiments/readme_tables.py")  # fmt: skip
-            return 1
-        return 0
-    README.write_text(new, encoding="utf-8")
+    stale = []
+    for path, tables in ((RESULTS_DOC, blocks()), (README, glance())):
+        text = path.read_text(encoding="utf-8")
+        new = render(text, tables)
+        if new == text:
+            continue
+        stale.append(path.relative_to(ROOT).as_posix())
+        if not args.check:
+            path.write_text(new, encoding="utf-8")
+    if args.check and stale:
+        print(f"{', '.join(stale)}: numbers differ from experiments/results/: "
+              "run python experiments/readme_tables.py")  # fmt: skip
+        return 1
     return 0
 
 

@@ -20,7 +20,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -130,7 +130,7 @@ def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_ask
     mode = "QUICK (shrunk: fewer epochs/subsets; for demos, not for reporting)" if quick else "FULL"
     lines = [f"# {name} ({mode})", ""]
     lines.append(f"- machine of this command: {machine()}")
-    lines.append(f"- written: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    lines.append(f"- written: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     if wall is not None:
         lines.append(f"- wall time of this command: {wall / 60:.1f} min")
     lines.append(f"- seeds asked: {n_seeds_asked}; the 'seeds' column says how many finished")

@@ -117,11 +117,11 @@ def test_label_names_and_ids():
 
 
 def test_label_errors_name_the_problem():
-    with pytest.raises(ValueError, match=r"missing label .*train \(t.csv\) at rows 1, 3"):
+    with pytest.raises(ValueError, match=r"missing label .*train \(t.csv\) at rows 2, 4"):
         label_names_of(["a", float("nan"), "b", None], sources={"train": "t.csv"})
     with pytest.raises(ValueError, match=r"single class, \['pos'\]"):
         label_names_of(["pos", "pos"])
-    with pytest.raises(ValueError, match=r"'neutral' in valid \(v.tsv\) \(rows 1\) never appear"):
+    with pytest.raises(ValueError, match=r"'neutral' in valid \(v.tsv\) \(rows 2\) never appear"):
         encode_labels(["pos", "neutral"], ["neg", "pos"], split="valid", sources={"valid": "v.tsv"})
     with pytest.raises(ValueError, match=r"'joy' in test"):
         encode_labels([["anger", "joy"]], ["anger", "fear"], multi_label=True, split="test")

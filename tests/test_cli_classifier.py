@@ -62,7 +62,21 @@ def test_register_adds_both_commands():
     args = parser.parse_args(["predict", "--model", "m", "one", "two"])
     assert args.texts == ["one", "two"] and args.func is cli_classifier._predict
     args = parser.parse_args(["train-classifier", "--train", "t.csv", "--out", "o", "--quick"])
-    assert args.quick and args.pretrained == "general-fwd" and not args.no_finetune_lm
+    assert args.quick and args.pretrained is None and not args.no_finetune_lm  # the course's model
+
+
+def test_default_pretrained_is_the_course_model(monkeypatch, tmp_path):
+    """No --pretrained: general-fwd where it is on disk, else fastai's wt103-fwd."""
+    from ulmfit_lesson.cli import or_course_model
+
+    assert or_course_model("my-lm") == "my-lm"
+    monkeypatch.delenv("ULMFIT_DATA", raising=False)
+    monkeypatch.delenv("ULMFIT_MIRROR", raising=False)
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path))
+    assert or_course_model(None) == "wt103-fwd"
+    (tmp_path / "pretrained").mkdir()
+    (tmp_path / "pretrained" / "general-fwd.tgz").write_bytes(b"an archive, not yet verified")
+    assert or_course_model(None) == "general-fwd"
 
 
 def test_train_classifier_help_states_the_package_defaults():

@@ -1,13 +1,16 @@
-"""The notebook times printed in the README and the facilitator's guide are the measured ones
-(``docs/notebook_times.json``, written by ``tools/build_site.py --record-times``), not copies that
-drifted: re-measuring without updating the docs fails here."""
+"""The notebook times printed in docs/results.md, the facilitator's guide and the README (the total)
+are the measured ones (``ulmfit_lesson/data/notebook_times.json``, package data that ``doctor``
+reads, written by ``tools/build_site.py --record-times``), not copies that drifted: re-measuring
+without updating the docs fails here."""
 
 import json
 import re
 
+from ulmfit_lesson import workshop
 from ulmfit_lesson.config import REPO_ROOT
 
-TIMES = json.loads((REPO_ROOT / "docs" / "notebook_times.json").read_text(encoding="utf-8"))
+TIMES_FILE = REPO_ROOT / "ulmfit_lesson" / "data" / "notebook_times.json"
+TIMES = json.loads(TIMES_FILE.read_text(encoding="utf-8"))
 
 
 def mmss(seconds: float) -> str:
@@ -39,15 +42,23 @@ def test_every_notebook_is_measured_in_both_modes():
     assert TIMES["reference"]["probe_seconds_per_step"] > 0
 
 
-def test_readme_and_facilitator_guide_print_the_measured_times():
-    readme = rows(
-        (REPO_ROOT / "README.md").read_text(encoding="utf-8").split("| notebook | full mode")[1]
-    )
+def test_doctor_reads_the_same_file():
+    assert workshop.TIMES_FILE.resolve() == TIMES_FILE.resolve()
+    assert workshop.load_times() == TIMES
+    assert not (REPO_ROOT / "docs" / "notebook_times.json").exists(), "one copy only"
+
+
+def test_results_and_facilitator_guide_print_the_measured_times():
+    results_md = (REPO_ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    table = rows(results_md.split("| notebook | full mode")[1])
     guide = rows((REPO_ROOT / "docs" / "facilitator_guide.md").read_text(encoding="utf-8"))
     for name, t in TIMES["notebooks"].items():
         stem = name.removesuffix(".ipynb")
         full, quick = mmss(t["full_seconds"]), mmss(t["quick_seconds"])
-        assert readme[stem][:2] == [full, quick], f"README row of {stem}"
+        assert table[stem][:2] == [full, quick], f"docs/results.md row of {stem}"
         assert guide[stem][:2] == [full, quick], f"facilitator guide row of {stem}"
     total = sum(t["full_seconds"] for t in TIMES["notebooks"].values())
-    assert f"**{mmss(total)}**" in (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"**{mmss(total)}**" in results_md
+    assert f"**{mmss(total)}**" in (REPO_ROOT / "README.md").read_text(encoding="utf-8"), (
+        "README's prerequisites show the whole course's machine time"
+    )

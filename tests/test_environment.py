@@ -1,12 +1,16 @@
-"""The dependency lists agree: requirements.txt (the pinned source of truth), environment.yml
-(conda), pyproject.toml (the package) and .pre-commit-config.yaml (the ruff hook), and the
-running environment has what they pin."""
+"""The dependency lists agree: requirements.txt (the course's pinned runtime + notebook packages),
+requirements-dev.txt (the pinned development tools), environment.yml (conda), pyproject.toml (the
+package: names, torch as a range) and .pre-commit-config.yaml (the ruff hook); the minimum Python
+is the same everywhere; and the running environment has what they pin."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import re
+import shutil
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,10 +21,8 @@ TORCH_VERSION = "2.13.0"
 CONDA_TO_PYPI = {"pytorch": "torch"}
 CONDA_TOOLING = {"python", "pip"}
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    tomllib = pytest.importorskip("tomli")
+MIN_PYTHON = (3, 11)  # the pinned numpy, pandas, matplotlib and ipykernel need 3.11+
+DEV_TOOLS = {"pytest", "nbval", "ruff", "pre-commit"}
 
 
 def normalise(name: str) -> str:
@@ -37,19 +39,21 @@ def parse_requirement(line: str) -> tuple[str, str | None]:
     return normalise(name), pin.group(1) if pin else None
 
 
-def read_requirements() -> dict[str, str | None]:
+def read_requirements(filename: str = "requirements.txt") -> dict[str, str | None]:
     pins: dict[str, str | None] = {}
-    for number, raw in enumerate((ROOT / "requirements.txt").read_text().splitlines(), 1):
+    for number, raw in enumerate((ROOT / filename).read_text().splitlines(), 1):
         line = raw.split("#")[0].strip()
         if not line:
             continue
-        assert not line.startswith("-"), (
-            f"requirements.txt:{number}: options belong in the Makefile"
-        )
+        assert not line.startswith("-"), f"{filename}:{number}: options belong in the Makefile"
         name, pin = parse_requirement(line)
-        assert name not in pins, f"requirements.txt:{number}: {name} listed twice"
+        assert name not in pins, f"{filename}:{number}: {name} listed twice"
         pins[name] = pin
     return pins
+
+
+def read_dev_requirements() -> dict[str, str | None]:
+    return read_requirements("requirements-dev.txt")
 
 
 def parse_simple_yaml(text: str) -> dict:
@@ -113,8 +117,23 @@ def read_pyproject() -> dict:
 def test_requirements_pin_every_package():
     pins = read_requirements()
     assert pins["torch"] == TORCH_VERSION
-    unpinned = sorted(name for name, pin in pins.items() if pin is None)
-    assert not unpinned, f"requirements.txt: pin these with ==: {unpinned}"
+    for filename, listed in (
+        ("requirements.txt", pins),
+        ("requirements-dev.txt", read_dev_requirements()),
+    ):
+        unpinned = sorted(name for name, pin in listed.items() if pin is None)
+        assert not unpinned, f"{filename}: pin these with ==: {unpinned}"
+
+
+def test_a_learners_install_has_no_development_tools():
+    """`make lab` installs requirements.txt only; `make test` adds requirements-dev.txt."""
+    pins, dev = read_requirements(), read_dev_requirements()
+    assert not DEV_TOOLS & set(pins), f"in requirements.txt: {sorted(DEV_TOOLS & set(pins))}"
+    assert set(dev) == DEV_TOOLS
+    assert not set(pins) & set(dev), f"listed twice: {sorted(set(pins) & set(dev))}"
+    extras = read_pyproject()["optional-dependencies"]
+    assert {parse_requirement(d)[0] for d in extras["dev"]} == set(dev)
+    assert not DEV_TOOLS & {parse_requirement(d)[0] for d in extras["course"]}
 
 
 def test_simple_yaml_reader_agrees_with_pyyaml():
@@ -156,12 +175,26 @@ def test_conda_python_satisfies_requires_python():
     assert python >= tuple(int(part) for part in minimum.groups())
 
 
+def test_minimum_python_is_the_same_everywhere():
+    """pyproject's requires-python, the Makefile's check, doctor's check and ruff's target."""
+    from ulmfit_lesson import workshop
+
+    need = ".".join(map(str, MIN_PYTHON))
+    assert read_pyproject()["requires-python"] == f">={need}"
+    assert workshop.MIN_PYTHON == MIN_PYTHON
+    makefile = (ROOT / "Makefile").read_text()
+    checks = re.findall(r"sys\.version_info < \((\d+), (\d+)\)", makefile)
+    assert checks and {tuple(map(int, c)) for c in checks} == {MIN_PYTHON}, checks
+    assert f"needs Python {need} or newer" in makefile
+    ruff = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert ruff["target-version"] == "py" + "".join(map(str, MIN_PYTHON))
+
+
 def test_pyproject_deps_are_the_pinned_packages():
-    pins = read_requirements()
+    pins = read_requirements() | read_dev_requirements()
     project = read_pyproject()
     runtime = dict(parse_requirement(dep) for dep in project["dependencies"])
     assert set(runtime) <= set(pins), f"not pinned: {sorted(set(runtime) - set(pins))}"
-    assert runtime["torch"] == TORCH_VERSION == pins["torch"]
     named = set(runtime)
     for extra, deps in project.get("optional-dependencies", {}).items():
         names = {parse_requirement(dep)[0] for dep in deps}
@@ -171,16 +204,44 @@ def test_pyproject_deps_are_the_pinned_packages():
     assert set(pins) <= named, f"in requirements.txt only: {sorted(set(pins) - named)}"
 
 
+def test_pyproject_torch_is_a_range_the_pin_satisfies():
+    """A library must not force one torch: pyproject gives a lower bound, requirements.txt the
+    course's tested version, which must fall inside it."""
+    (torch,) = [d for d in read_pyproject()["dependencies"] if parse_requirement(d)[0] == "torch"]
+    match = re.fullmatch(r"torch\s*>=\s*(\d+)\.(\d+)", torch)
+    assert match, f"pyproject's torch should read 'torch>=X.Y', not {torch!r}"
+    assert tuple(int(p) for p in TORCH_VERSION.split(".")[:2]) >= tuple(map(int, match.groups()))
+
+
+def test_pyproject_is_a_publishable_package():
+    project = read_pyproject()
+    assert project["license"] == "Apache-2.0", "an SPDX expression, not the deprecated table"
+    assert project["license-files"] == ["LICENSE"]
+    license_text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text, "the full text, not a pointer"
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert "setuptools>=77" in requires, "SPDX license strings need setuptools 77"
+    urls = project["urls"]
+    assert (
+        urls["Repository"] == urls["Homepage"] == "https://github.com/ulmfit-lesson/ulmfit-lesson"
+    )
+    assert project["scripts"]["ulmfit-lesson"] == "ulmfit_lesson.cli:main"
+    from ulmfit_lesson import __version__
+
+    assert project["version"] == __version__, "pyproject's version and ulmfit_lesson.__version__"
+
+
 def test_precommit_ruff_is_the_pinned_ruff():
     config = (ROOT / ".pre-commit-config.yaml").read_text()
     versions = set(re.findall(r"ruff==([^\s'\"\],]+)", config))
-    assert versions == {read_requirements()["ruff"]}
+    assert versions == {read_dev_requirements()["ruff"]}
 
 
 def test_running_environment_matches_the_pins():
     """Catches a stale venv (run `make install`) or a conda env that drifted."""
     wrong = {}
-    for name, pin in read_requirements().items():
+    for name, pin in (read_requirements() | read_dev_requirements()).items():
         try:
             installed = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -188,3 +249,34 @@ def test_running_environment_matches_the_pins():
         if installed is None or installed.split("+")[0] != pin:
             wrong[name] = f"installed {installed}, pinned {pin}"
     assert not wrong, f"{sys.prefix} differs from requirements.txt (run `make install`): {wrong}"
+
+
+# A development machine's own folders; /home/studio-lab-user is SageMaker Studio Lab's, detected
+# on purpose by workshop.py.
+# (Spelt in pieces so that this line does not match itself.)
+DEV_MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:work|root|Users|" + r"home(?!/studio-lab-user\b))/")
+
+
+def test_no_absolute_path_of_a_development_machine():
+    """Instructions must work on a learner's machine: say how to make a folder, not where one was."""
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout")
+    files = subprocess.run(
+        [git, "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    found = []
+    for name in files:
+        path = ROOT / name
+        if name == "package-lock.json" or not path.is_file() or path.stat().st_size > 2_000_000:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [
+            f"{name}:{n}: {line.strip()[:80]}"
+            for n, line in enumerate(text.splitlines(), 1)
+            if DEV_MACHINE_PATH.search(line)
+        ]
+    assert not found, "\n".join(found)

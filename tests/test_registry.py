@@ -52,7 +52,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         body, length = self.routes[self.path]
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
+        if length != -1:  # -1: announce no size at all
+            self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         self.wfile.write(body)  # if `length` is larger, the connection now closes mid-transfer
         self.close_connection = True
@@ -109,7 +110,9 @@ def test_not_found_local_only_says_how_to_get_it(dirs):
     entry = Entry(
         "toy", "dataset", (FileSpec("a.jsonl", None, None),), "CC0", "-", "-", note="Built by X."
     )
-    with pytest.raises(FileNotFoundError, match=r"(?s)a\.jsonl.*cannot be downloaded.*Built by X"):
+    with pytest.raises(
+        FileNotFoundError, match=r"(?s)a\.jsonl.*no public download URL.*Built by X"
+    ):
         registry.fetch(entry)
 
 
@@ -157,15 +160,135 @@ def test_download_interrupted_leaves_nothing(tmp_path, server):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_sha256_warns(tmp_path, server):
+def test_no_published_sha256_is_trusted_on_first_use_then_checked(dirs, server):
+    _, _, cache = dirs
     base, routes, _ = server
     routes["/model.bin"] = (b"weights", None)
     entry = Entry(
         "toy", "pretrained", (FileSpec("model.bin", f"{base}/model.bin", None),), "-", "-", "-"
     )
-    with pytest.warns(UserWarning, match="no published sha256"):
-        path = registry.download(entry, "model.bin", tmp_path)
+    spec = entry.files[0]
+    assert registry.expected_sha256(spec) == (None, "")
+    path = registry.download(entry, "model.bin", cache)
     assert path.read_bytes() == b"weights"
+    record = json.loads((cache / registry.RECORDS).read_text())["model.bin"]
+    assert (record["sha256"], record["size"]) == (sha(b"weights"), 7)
+    digest, origin = registry.expected_sha256(spec)
+    assert digest == sha(b"weights") and origin.startswith("recorded at its first download")
+    routes["/model.bin"] = (b"tampered", None)  # the file changed upstream: refused from now on
+    with pytest.raises(ChecksumError, match=r"(?s)model\.bin.*recorded at its first download"):
+        registry.download(entry, "model.bin", cache)
+    assert path.read_bytes() == b"weights"  # the good copy is untouched
+
+
+def test_no_sha256_and_no_announced_size_is_refused(dirs, server):
+    _, _, cache = dirs
+    base, routes, _ = server
+    routes["/model.bin"] = (b"weights", -1)  # no Content-Length: a truncation would go unseen
+    entry = Entry(
+        "toy", "pretrained", (FileSpec("model.bin", f"{base}/model.bin", None),), "-", "-", "-"
+    )
+    with pytest.raises(DownloadError, match="announced no size"):
+        registry.download(entry, "model.bin", cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_pin_overrides_trust_on_first_use(dirs, server, monkeypatch):
+    _, _, cache = dirs
+    base, routes, _ = server
+    routes["/model.bin"] = (b"weights", None)
+    entry = Entry(
+        "toy", "pretrained", (FileSpec("model.bin", f"{base}/model.bin", None),), "-", "-", "-"
+    )
+    monkeypatch.setenv("ULMFIT_SHA256", f"model.bin={sha(b'other')}")
+    with pytest.raises(ChecksumError, match="pinned by ULMFIT_SHA256"):
+        registry.download(entry, "model.bin", cache)
+    monkeypatch.setenv("ULMFIT_SHA256", f"model.bin={sha(b'weights')}")
+    assert registry.download(entry, "model.bin", cache).read_bytes() == b"weights"
+    monkeypatch.setenv("ULMFIT_SHA256", "model.bin=abc")
+    with pytest.raises(ValueError, match="ULMFIT_SHA256: expected FILENAME="):
+        registry.expected_sha256(entry.files[0])
+
+
+def test_mirror_serves_public_files_at_host_path_and_local_ones_at_their_path(
+    dirs, server, monkeypatch
+):
+    _, _, cache = dirs
+    base, routes, hits = server
+    routes["/example.org/data/train.tsv"] = (b"a\tb\n", None)
+    routes[f"/{registry.LOCAL_MIRROR_PATH}/toy/local.jsonl"] = (b"{}\n", None)
+    entry = Entry(
+        "toy", "dataset",
+        (FileSpec("train.tsv", "https://example.org/data/train.tsv", sha(b"a\tb\n")),
+         FileSpec("local.jsonl", None, sha(b"{}\n"))),
+        "-", "-", "-",
+    )  # fmt: skip
+    assert registry.source_url(entry, entry.files[1]) is None
+    assert not registry.downloadable(entry)
+    monkeypatch.setenv("ULMFIT_MIRROR", base + "/")
+    assert registry.downloadable(entry)
+    assert registry.source_url(entry, entry.files[0]) == f"{base}/example.org/data/train.tsv"
+    folder = registry.fetch(entry)
+    assert folder == cache / "toy" and (folder / "local.jsonl").read_bytes() == b"{}\n"
+    assert sorted(hits) == [
+        "/example.org/data/train.tsv",
+        f"/{registry.LOCAL_MIRROR_PATH}/toy/local.jsonl",
+    ]
+
+
+def test_available_locally_and_download_size(dirs):
+    a, _, _ = dirs
+    entry = Entry(
+        "toy", "dataset",
+        (FileSpec("x.tsv", "https://example.org/x.tsv", sha(b"x"), 1),
+         FileSpec("y.tsv", "https://example.org/y.tsv", sha(b"yy"), 2)),
+        "-", "-", "-",
+    )  # fmt: skip
+    assert not registry.available_locally(entry) and registry.download_size(entry) == 3
+    (a / "toy").mkdir()
+    (a / "toy" / "x.tsv").write_bytes(b"x")
+    assert registry.download_size(entry) == 2
+    (a / "toy" / "y.tsv").write_bytes(b"yy")
+    assert registry.available_locally(entry) and registry.download_size(entry) == 0
+    unknown = Entry(
+        "m",
+        "pretrained",
+        (FileSpec("m.tgz", "https://e.org/m.tgz", None),),
+        "-",
+        "-",
+        "-",
+        extracts_to="m",
+    )
+    assert registry.download_size(unknown) is None
+
+
+def test_relative_and_missing_data_dirs(tmp_path, monkeypatch):
+    from ulmfit_lesson import config
+
+    (tmp_path / "kit").mkdir()
+    monkeypatch.setenv("ULMFIT_DATA_BASE", str(tmp_path))
+    monkeypatch.setenv("ULMFIT_DATA", os.pathsep.join(["kit", "nowhere"]))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path / "kit")  # the working directory does not matter
+    assert config.data_dirs()[:2] == [tmp_path / "kit", tmp_path / "nowhere"]
+    assert config.missing_data_dirs() == [tmp_path / "nowhere"]
+    entry = toy_entry("", {"a.tsv": b"a"})
+    with pytest.raises(
+        FileNotFoundError, match="ULMFIT_DATA names a folder that does not exist: .*nowhere"
+    ):
+        registry.fetch(entry)
+
+
+def test_cache_dir_of_an_installed_package_is_the_users_cache(monkeypatch, tmp_path):
+    from ulmfit_lesson import config
+
+    monkeypatch.delenv("ULMFIT_CACHE", raising=False)
+    monkeypatch.setattr(config, "_in_checkout", lambda: False)
+    monkeypatch.setattr(config.sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert config.cache_dir() == tmp_path / "ulmfit_lesson"
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "mine"))
+    assert config.cache_dir() == tmp_path / "mine"
 
 
 def _tgz(members: dict[str, bytes]) -> bytes:
@@ -362,7 +485,9 @@ def test_registry_entries_are_complete():
         assert entry.kind in ("dataset", "pretrained")
         assert entry.licence and entry.citation and entry.description
         for f in entry.files:
-            assert f.url or "shared" in entry.note, f"{entry.name}/{f.filename}: no URL and no note"
+            assert f.url or "workshop kit" in entry.note, (
+                f"{entry.name}/{f.filename}: no URL, no note"
+            )
             assert f.sha256 or "sha256" in entry.note, (
                 f"{entry.name}/{f.filename}: unexplained missing sha256"
             )

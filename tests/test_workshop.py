@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -159,8 +161,8 @@ def test_doctor_names_a_missing_dataset_and_the_fix(fake_registry):
     code = workshop.run_doctor(NAMES, probe=False, out=lines.append)
     text = "\n".join(lines)
     assert code == 1
-    assert "[FAIL] data fake_ds: missing: dev.tsv" in text
-    assert "fix: set ULMFIT_DATA to the extracted workshop kit" in text
+    assert "[FAIL] data fake_ds: missing: dev.tsv (no public URL)" in text
+    assert "unpack-kit ulmfit-kit.tar.gz" in text and "ULMFIT_MIRROR" in text
     assert "[ ok ] data fake-fwd" in text
     assert "NOT READY" in text and "data fake_ds" in text.splitlines()[-1]
 
@@ -223,7 +225,7 @@ def test_hosted_setup_is_quiet_and_safe_locally(fake_registry, capsys):
     assert len(out) == 1 and out[0].startswith("ulmfit_lesson ")
     Path(fake_registry / "fake_ds" / "dev.tsv").unlink()
     workshop.hosted_setup(names=NAMES)
-    assert "Not found yet: fake_ds" in capsys.readouterr().out
+    assert "Not on this machine yet: fake_ds." in capsys.readouterr().out
 
 
 def test_the_documented_setup_cell_runs_here(fake_registry, capsys):
@@ -238,3 +240,254 @@ def test_the_documented_setup_cell_runs_here(fake_registry, capsys):
     assert "get_ipython().run_line_magic('pip'" in source
     exec(compile(source, "setup-cell", "exec"), {"get_ipython": None})  # %pip branch not taken
     assert capsys.readouterr().out.startswith("ulmfit_lesson ")
+
+
+# --- a fresh machine: what the notebooks need, doctor, hosted_setup, fetch, serve-kit ------------
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """No ULMFIT_DATA, no mirror, an empty cache: a self-learner's laptop."""
+    for var in ("ULMFIT_DATA", "ULMFIT_DATA_BASE", registry.MIRROR_ENV, registry.PIN_ENV):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_notebook_needs_match_the_notebooks():
+    """The table covers every notebook, and names only registry entries (or MODEL/CORPUS)."""
+    on_disk = sorted(p.name for p in (workshop.config.REPO_ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(workshop.NOTEBOOK_NEEDS) == on_disk
+    for needs in workshop.NOTEBOOK_NEEDS.values():
+        for need in needs:
+            assert need in (workshop.MODEL, workshop.CORPUS) or need in registry.REGISTRY, need
+    text = (workshop.config.REPO_ROOT / "notebooks" / "08_emotions_goemotions.ipynb").read_text()
+    assert "load_goemotions" in text and "load_poem_sentiment" not in text
+
+
+def test_plan_on_a_fresh_machine_uses_wt103_and_rebuilds_the_corpus(fresh):
+    plans = {p.notebook[:2]: p for p in workshop.plan_notebooks()}
+    assert plans["03"].entries == [] and plans["03"].ready and not plans["03"].downloads
+    assert plans["00"].model == "wt103-fwd" and plans["02"].model is None
+    assert dict(plans["00"].downloads) == {"poem_sentiment": 68_520, "wt103-fwd": None}
+    assert plans["05"].rebuilds_corpus and "general_corpus" not in plans["05"].entries
+    assert {"wikitext-2", "nltk_public_domain_speeches"} <= set(plans["05"].entries)
+    assert all(p.ready for p in plans.values())  # nothing needs the course's shared folder
+    assert not any(n.startswith("general") for p in plans.values() for n in p.entries)
+
+
+def test_plan_with_the_course_data_present(fresh, monkeypatch):
+    """general-fwd and general_corpus on disk: the notebooks use them and download nothing."""
+    monkeypatch.setattr(registry, "available_locally", lambda name: True)
+    monkeypatch.setattr(workshop, "course_model", lambda direction="fwd": "general-fwd")
+    plans = workshop.plan_notebooks()
+    assert all(p.ready and not p.downloads and not p.rebuilds_corpus for p in plans)
+    assert "general_corpus" in plans[4].entries and plans[4].model == "general-fwd"
+
+
+def test_doctor_on_a_fresh_machine_is_ready_and_says_what_it_downloads(fresh):
+    lines: list[str] = []
+    code = workshop.run_doctor(probe=False, out=lines.append)
+    text = "\n".join(lines)
+    assert code == 0, text
+    assert "READY for the course" in text and "NOT READY" not in text
+    assert "[info] notebook 00: runs after downloading poem_sentiment (68.5 kB), wt103-fwd " in text
+    assert "wt103-fwd (size announced when it downloads)" in text
+    assert "[ ok ] notebook 03: ready, no data" in text
+    assert "general_corpus is rebuilt on first use from wikitext-2" in text
+    assert "the notebooks use wt103-fwd" in text
+    assert "python -m ulmfit_lesson fetch" in text
+    assert "general-fwd.tgz" not in text and "shared" not in text
+
+
+def test_doctor_predicts_time_for_the_model_used(fresh):
+    times = {
+        "reference": {"probe_seconds_per_step": 1.0},
+        "notebooks": {
+            "00_overview.ipynb": {"full_seconds": 600},
+            "05_lm_finetuning.ipynb": {"full_seconds": 600},
+        },
+    }
+    checks = {c.name: c for c in workshop.check_notebooks(probe_seconds=2.0, times=times)}
+    assert "about 20 min here" in checks["notebook 00"].detail  # classifier only: x1
+    factor = 1 + workshop.LM_SHARE["05_lm_finetuning.ipynb"] * (workshop.LM_STEP_FACTOR - 1)
+    assert f"about {round(20 * factor)} min here, x{factor:.2f} for wt103-fwd" in (
+        checks["notebook 05"].detail
+    )
+    assert "reasoned, not measured" in checks["model"].detail
+    wt103 = {nb: workshop.notebook_factor(nb, "wt103-fwd") for nb in times["notebooks"]}
+    assert workshop.predict_course_seconds(2.0, times, wt103) == pytest.approx(
+        2 * 600 + 2 * 600 * factor
+    )
+    assert workshop.notebook_factor("05_lm_finetuning.ipynb", "general-fwd") == 1.0
+
+
+def test_a_missing_ulmfit_data_folder_is_reported(fresh, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ULMFIT_DATA", str(tmp_path / "no-such-folder"))
+    workshop.hosted_setup()
+    out = capsys.readouterr().out
+    assert f"ULMFIT_DATA names a folder that does not exist: {tmp_path / 'no-such-folder'}" in out
+    checks = workshop.doctor(probe=False)
+    assert any(c.status == "warn" and str(tmp_path / "no-such-folder") in c.detail for c in checks)
+
+
+def test_hosted_setup_on_a_fresh_machine_speaks_to_each_audience(fresh, capsys):
+    workshop.hosted_setup()
+    out = capsys.readouterr().out
+    assert "Not on this machine yet: poem_sentiment, wt103-fwd" in out
+    assert "The pretrained model here: wt103-fwd (fastai's WikiText-103 model" in out
+    assert "- On your own: the notebooks download what they need" in out
+    assert "poem_sentiment (68.5 kB)" in out and "python -m ulmfit_lesson fetch\n" in out
+    assert "- In a workshop: set ULMFIT_MIRROR" in out and "- Developing the course" in out
+    assert "build-corpus" in out
+    assert "../shared" not in out and "come with the workshop kit" not in out
+
+
+def _serve_fake(fake_registry, tmp_path):
+    """A loopback mirror of the fake entries (the local-only layout)."""
+    from ulmfit_lesson import mirror
+
+    mirror.build_mirror(tmp_path / "mirror", NAMES)
+    return mirror.serve(tmp_path / "mirror")
+
+
+def test_fetch_downloads_now(fake_registry, tmp_path, monkeypatch, capsys):
+    fresh = tmp_path / "cache"  # fake_registry's, still empty
+    with _serve_fake(fake_registry, tmp_path) as url:
+        monkeypatch.delenv("ULMFIT_DATA")
+        monkeypatch.setenv(registry.MIRROR_ENV, url)
+        assert cli_workshop.main(["fetch", "fake_ds", "fake-fwd"]) == 0
+    assert (fresh / "fake_ds" / "dev.tsv").read_bytes() == DS_FILES["dev.tsv"]
+    assert (fresh / "fake-fwd" / "lstm_fwd.pth").is_file()
+    assert f"fake-fwd: {fresh / 'fake-fwd'}" in capsys.readouterr().out
+    assert cli_workshop.main(["fetch", "no_such_entry"]) == 1
+
+
+def test_fetch_sha256_pins_a_file_without_a_published_digest(fresh, tmp_path, monkeypatch):
+    """--sha256: a wrong value refuses the download (nothing kept); the right one is recorded."""
+    from ulmfit_lesson import mirror
+
+    entry = Entry(
+        "unpinned-fwd",
+        "pretrained",
+        (FileSpec("unpinned-fwd.tgz", "https://example.invalid/models/unpinned-fwd.tgz", None),),
+        "CC0",
+        "Nobody 2024",
+        "a model without a published sha256",
+        extracts_to="fake-fwd",
+    )
+    monkeypatch.setitem(registry.REGISTRY, entry.name, entry)
+    target = tmp_path / "mirror" / registry.mirror_path(entry, entry.files[0])
+    target.parent.mkdir(parents=True)
+    target.write_bytes(MODEL_TGZ)
+    with mirror.serve(tmp_path / "mirror") as url:
+        monkeypatch.setenv(registry.MIRROR_ENV, url)
+        assert cli_workshop.main(["fetch", entry.name, "--sha256", "0" * 64]) == 1
+        assert not (fresh / "unpinned-fwd.tgz").exists()
+        assert not (fresh / "unpinned-fwd").exists()
+        assert entry.files[0].filename not in registry.recorded_sha256()
+        assert cli_workshop.main(["fetch", entry.name, "--sha256", sha(MODEL_TGZ).upper()]) == 0
+    record = registry.recorded_sha256()[entry.files[0].filename]
+    assert record["sha256"] == sha(MODEL_TGZ) and record["size"] == len(MODEL_TGZ)
+    assert cli_workshop.main(["fetch", "fake_ds", "fake-fwd", "--sha256", "0" * 64]) == 2
+    assert cli_workshop.main(["fetch", entry.name, "--sha256", "abc"]) == 2
+    assert cli_workshop.main(["fetch", "general-fwd", "--sha256", "0" * 64]) == 2  # published
+    assert registry.PIN_ENV not in os.environ  # the pin was for that run only
+
+
+def test_serve_kit_out_writes_the_mirror_layout(fake_registry, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(workshop, "COURSE_ENTRIES", tuple(NAMES))
+    out = tmp_path / "room"
+    assert cli_workshop.main(["serve-kit", "--out", str(out)]) == 0
+    local = out / registry.LOCAL_MIRROR_PATH
+    assert (local / "fake_ds" / "dev.tsv").read_bytes() == DS_FILES["dev.tsv"]
+    assert (local / "fake-fwd" / "fake-fwd.tgz").read_bytes() == MODEL_TGZ
+    assert not (local / "fake-fwd" / "fake-fwd.tgz").is_symlink()  # a copy: movable
+    assert "python -m http.server" in capsys.readouterr().out
+    monkeypatch.setenv("ULMFIT_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "empty-cache"))
+    assert cli_workshop.main(["serve-kit", "--out", str(tmp_path / "x")]) == 1
+
+
+def test_serve_kit_serves_a_kit_to_the_room(fake_registry, tmp_path, monkeypatch):
+    """From a kit archive: verified, laid out, served; a participant's fresh machine fetches from
+    it with ULMFIT_MIRROR; the printed line is the one participants set."""
+    import threading
+
+    monkeypatch.setattr(workshop, "COURSE_ENTRIES", tuple(NAMES))
+    kit = workshop.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
+    monkeypatch.setenv("ULMFIT_DATA", "")
+    lines: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=workshop.serve_kit,
+        kwargs=dict(kit=kit, host="127.0.0.1", port=0, report=lines.append, stop=stop),
+    )
+    thread.start()
+    try:
+        for _ in range(200):
+            if any("Serving" in line for line in lines):
+                break
+            stop.wait(0.05)
+        text = "\n".join(lines)
+        assert "ULMFIT_MIRROR=http://127.0.0.1:" in text and "hostname -I" in text, text
+        url = text.split("ULMFIT_MIRROR=", 1)[1].split()[0]
+        monkeypatch.setenv("ULMFIT_DATA", "")  # the participant: no kit, an empty cache
+        monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "participant"))
+        monkeypatch.setenv(registry.MIRROR_ENV, url)
+        assert registry.fetch("fake_ds") == tmp_path / "participant" / "fake_ds"
+        assert (registry.fetch("fake-fwd") / "itos.pkl").read_bytes() == MODEL_FILES["itos.pkl"]
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_lan_address_sends_nothing_and_is_not_loopback():
+    address = workshop.lan_address()
+    assert address is None or (not address.startswith("127.") and address.count(".") == 3)
+
+
+def test_doctor_checks_a_file_without_published_sha256_against_its_record(fresh, monkeypatch):
+    """Trust on first use: the recorded digest is what a later copy must match."""
+    entry = Entry(
+        "tofu-fwd",
+        "pretrained",
+        (FileSpec("tofu-fwd.tgz", "https://example.invalid/tofu-fwd.tgz", None),),
+        "CC0",
+        "Nobody 2024",
+        "a model without a published sha256",
+        extracts_to="fake-fwd",
+    )
+    monkeypatch.setitem(registry.REGISTRY, entry.name, entry)
+    fresh.mkdir(parents=True)
+    (fresh / "tofu-fwd.tgz").write_bytes(MODEL_TGZ)
+    check = workshop.check_entry(entry.name)
+    assert check.status == "ok" and "no published sha256" in check.detail
+    registry.record_sha256(entry.files[0], sha(MODEL_TGZ), len(MODEL_TGZ), "test")
+    check = workshop.check_entry(entry.name)
+    assert check.status == "ok" and "recorded at its first download" in check.detail
+    (fresh / "tofu-fwd.tgz").write_bytes(MODEL_TGZ[:-1] + b"x")  # changed after the record
+    check = workshop.check_entry(entry.name)
+    assert check.status == "fail" and "corrupt copy" in check.detail
+
+
+def test_notebook_needs_follow_the_notebooks():
+    """doctor's table of what each notebook reads agrees with what the notebooks call."""
+    from ulmfit_lesson.config import REPO_ROOT
+
+    reads = {
+        workshop.MODEL: "course_model(",
+        workshop.CORPUS: "load_pretraining_corpus(",
+        "goemotions": "load_goemotions(",
+    }
+    notebooks = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in notebooks] == sorted(workshop.NOTEBOOK_NEEDS)
+    for path in notebooks:
+        code = "\n".join(
+            "".join(c["source"])
+            for c in json.loads(path.read_text())["cells"]
+            if c["cell_type"] == "code"
+        )
+        for need, call in reads.items():
+            assert (call in code) == (need in workshop.NOTEBOOK_NEEDS[path.name]), (path.name, need)

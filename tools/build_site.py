@@ -4,7 +4,7 @@
     python tools/build_site.py --quick          # ULMFIT_QUICK=1: small data, few epochs (minutes)
     python tools/build_site.py --no-execute     # render the notebooks as they are (no kernel)
     python tools/build_site.py --quick --reuse  # keep executed copies newer than their source
-    python tools/build_site.py --record-times docs/notebook_times.json   # full mode: save timings
+    python tools/build_site.py --record-times ulmfit_lesson/data/notebook_times.json   # full mode: save timings
 
 What it writes (open ``build/site/index.html`` from the folder; nothing is fetched from a network):
 
@@ -49,7 +49,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -678,13 +678,13 @@ def build(
             story=story,
             decks=slides,
             mode=mode,
-            built=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            built=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )
     )
     (out / "index.html").write_text(index, encoding="utf-8")
     timings = {
         "mode": mode,
-        "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "built": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} ({platform.platform()}, {os.cpu_count()} CPUs)",
         "total_seconds": round(time.perf_counter() - start_all, 1),
         "notebooks": {
@@ -708,7 +708,7 @@ def build(
 
 def record_times(path: Path, result: BuildResult, probe_seconds: float = 8.0) -> None:
     """Write this build's per-notebook times (and, for a full build, this machine's speed probe)
-    into the reference table ``path`` (docs/notebook_times.json) that ``doctor`` scales."""
+    into the reference table ``path`` (ulmfit_lesson/data/notebook_times.json) that ``doctor`` scales."""
     data = json.loads(path.read_text()) if path.is_file() else {}
     key = "full_seconds" if result.mode == "full" else "quick_seconds"
     table = data.setdefault("notebooks", {})
@@ -725,7 +725,7 @@ def record_times(path: Path, result: BuildResult, probe_seconds: float = 8.0) ->
         probe = speed_probe(probe_seconds)
         data["reference"] = {
             "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, {probe['threads']} torch threads",
-            "measured_on": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "measured_on": datetime.now(UTC).strftime("%Y-%m-%d"),
             "probe_seconds_per_step": round(probe["seconds_per_step"], 3),
         }
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

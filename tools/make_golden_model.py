@@ -1,8 +1,12 @@
 """Make the pretrained-LM parity fixture ``tests/golden/lm_parity.pt`` by running fastai itself.
 
-Run with the reference environment (fastai 2.8.12), never the package's:
+Run with a separate reference environment (fastai 2.8.12), never the package's. Create it once:
 
-    /work/fastai-env/bin/python tools/make_golden_model.py [--archive PATH] [--out PATH]
+    python -m venv /tmp/fastai-env && /tmp/fastai-env/bin/pip install torch==2.14.1 torchvision==0.29.1 fastai==2.8.12
+
+then:
+
+    /tmp/fastai-env/bin/python tools/make_golden_model.py [--archive PATH] [--out PATH]
 
 It builds fastai's ``get_language_model(AWD_LSTM, 26856, config=awd_lstm_lm_config)``, loads the
 course's ``general-fwd`` weights (float16 in the file, converted to float32 as ``load_fastai_lm``

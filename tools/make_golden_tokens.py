@@ -1,8 +1,13 @@
 """Make the tokenizer's golden fixtures with the real fastai v2 tokenizer (spaCy English).
 
-Run with the separate reference environment, never the package's own:
+Run with a separate reference environment (fastai 2.8.12), never the package's own. Create it
+once:
 
-    /work/fastai-env/bin/python tools/make_golden_tokens.py
+    python -m venv /tmp/fastai-env && /tmp/fastai-env/bin/pip install torch==2.14.1 torchvision==0.29.1 fastai==2.8.12
+
+then:
+
+    /tmp/fastai-env/bin/python tools/make_golden_tokens.py
 
 It writes two files under ``tests/golden/``:
 

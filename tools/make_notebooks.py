@@ -1,20 +1,25 @@
-"""Write notebooks 01-03 from the cell lists below (clean, deterministic).
+"""Write every notebook from its cell list (clean, deterministic).
 
-    python tools/make_notebooks.py            # regenerate notebooks/01_*.ipynb .. 03_*.ipynb
-    python tools/make_notebooks.py --check    # exit 1 if a committed notebook differs
+    python tools/make_notebooks.py            # regenerate notebooks/*.ipynb and docs/colab.md's setup cell
+    python tools/make_notebooks.py --check    # exit 1 if a committed notebook (or that cell) differs
 
 The ``.ipynb`` files are what learners open and what is committed; this generator keeps their
 sources diff-friendly. ``NOTEBOOKS`` maps a file name to a list of ``("md", text)`` /
-``("code", text)`` cells. Cell ids are ``nb<number>-<index>``, so regenerating changes nothing that
-did not change. The output matches nbformat's serialisation (and ``tools/check_notebooks.py``):
-no outputs, no execution counts. Edit here, regenerate, and commit both.
+``("code", text)`` cells: notebooks 01-03 below, 00 and 04-09 in ``tools/notebook_sources/nbNN.py``
+(``FILENAME``, ``CELLS``). Every notebook gets ``SETUP_CELL`` before its first code cell; its install
+URL is ``[project.urls] Repository`` of ``pyproject.toml``, read here (the one place it is written).
+Cell ids are ``nb<number>-<index>``, so regenerating changes nothing that did not change. The
+output matches nbformat's serialisation (and ``tools/check_notebooks.py``): no outputs, no
+execution counts. Edit the sources, regenerate, and commit both.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -22,6 +27,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "notebooks"
+COLAB_DOC = ROOT / "docs" / "colab.md"
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -37,17 +43,72 @@ def code(text: str) -> tuple[str, str]:
     return ("code", text)
 
 
-# Every notebook's first code cell (see docs/colab.md): installs the package on Colab and other
-# hosted Jupyter, and changes nothing on a machine set up with `make lab`.
-SETUP_CELL = """
+def pretrained_choice() -> tuple[str, str]:
+    """The code cell with which a notebook chooses its pretrained language model: one place, one
+    line of output saying which model it got and why (``pretrained.course_model`` decides,
+    ``workshop.describe_model`` says why)."""
+    return code("""
+    # The pretrained language model (ULMFiT's stage 1), chosen in one place for the whole notebook: the
+    # course's general-fwd where it is on this machine (workshop kit, ULMFIT_DATA) or the room's mirror,
+    # otherwise fastai's wt103-fwd, the paper's own model (downloaded once, about 100 MB). The numbers
+    # quoted in the text were measured with general-fwd.
+    PRETRAINED = pretrained.course_model()
+    print("pretrained model:", workshop.describe_model(PRETRAINED))
+    """)
+
+
+def _project() -> dict:
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]
+
+
+def repository_url() -> str:
+    """The public repository, as ``pyproject.toml`` writes it once (``[project.urls] Repository``).
+
+    Raises ``SystemExit`` when it is missing or not an https URL: every notebook installs from it.
+    """
+    url = _project().get("urls", {}).get("Repository", "")
+    if not re.fullmatch(r"https://[^\s\"'<>]+", url):
+        raise SystemExit(
+            f"pyproject.toml: [project.urls] Repository is {url!r}; the setup cell of every notebook "
+            'installs from it, so set it to the public repository (Repository = "https://github.com/...").'
+        )
+    return url.rstrip("/")
+
+
+def runtime_dependencies() -> list[str]:
+    """``[project] dependencies``; refuses an exact pin (``==``), which the setup cell relies on not having."""
+    deps = _project().get("dependencies", [])
+    pinned = [d for d in deps if "==" in d]
+    if pinned:
+        raise SystemExit(
+            f"pyproject.toml pins {pinned} exactly. The setup cell installs the package with its "
+            "dependencies on Colab, where an exact torch pin would download a second PyTorch of several "
+            "GB over the GPU build Colab provides: keep ranges in pyproject.toml (exact pins belong in "
+            "requirements.txt), or change SETUP_CELL in tools/make_notebooks.py."
+        )
+    return deps
+
+
+REPO_URL = repository_url()
+
+# Every notebook's first code cell (docs/colab.md shows it, kept equal by main()): installs the
+# package on Colab and other hosted Jupyter, and changes nothing on a machine set up with `make lab`.
+# Why with its dependencies (no --no-deps): they are ranges that Colab and Kaggle already satisfy,
+# so pip installs only this package and keeps the service's own PyTorch; on a bare JupyterHub it
+# installs what is missing. Not the [course] extra: JupyterLab and friends are the service's job.
+SETUP_CELL = f"""
 # Setup: on Google Colab or another hosted Jupyter, install the course package if it is missing
-# (on a machine set up with `make lab` this changes nothing). KIT: optional path or URL of the
-# workshop kit (ulmfit-kit.tar.gz: the course's data and pretrained models, see docs/facilitator_guide.md).
+# (on a machine set up with `make lab` this changes nothing). Datasets and the pretrained model
+# download on first use. KIT: optional path or URL of a workshop kit (ulmfit-kit.tar.gz, for a
+# room without internet; see docs/facilitator_guide.md).
 KIT = ""
 try:
     import ulmfit_lesson
 except ImportError:
-    %pip install -q --no-deps "ulmfit-lesson @ git+https://github.com/OWNER/ulmfit-lesson"
+    # Its dependencies ({", ".join(runtime_dependencies())}) are already on Colab and Kaggle:
+    # pip adds only this package, and keeps the service's PyTorch.
+    %pip install -q "ulmfit-lesson @ git+{REPO_URL}"
 from ulmfit_lesson import workshop
 
 workshop.hosted_setup(KIT)
@@ -84,7 +145,8 @@ NB01 = [
     from IPython.display import HTML, display
     from matplotlib.ticker import PercentFormatter
 
-    from ulmfit_lesson import config, datasets, exercises, explain, pretrained, registry, tokenizer, widgets
+    from ulmfit_lesson import (config, corpus_builder, datasets, exercises, explain, pretrained, registry, tokenizer,
+                               widgets, workshop)
     from ulmfit_lesson.vocab import Vocab
 
     QUICK = config.is_quick()
@@ -152,13 +214,15 @@ NB01 = [
     already lower case. That is not an accident — **the Poem Sentiment authors lowercased every
     verse**. Keep that in mind: it matters in section 5.
 
-    To see the case rules at work we need cased text. The general-domain corpus that our
-    pretrained model was trained on (notebook 04) includes Shakespeare. The opening of *Macbeth*:
+    To see the case rules at work we need cased text. The general-domain corpus of notebook 04
+    includes Shakespeare. The opening of *Macbeth* (where the corpus could not be rebuilt and
+    WikiText-2 stands in for it, the opening of an article):
     """),
     code("""
-    general = datasets.load_general_corpus("valid")
-    macbeth = general.loc[general.title.str.contains("macbeth", case=False), "text"].iloc[0]
-    opening = macbeth[macbeth.index("MACBETH, General"):][:120]
+    general = corpus_builder.load_pretraining_corpus("valid")  # notebook 04's corpus (it prints which one)
+    plays = general.text[general.title.str.contains("macbeth", case=False)]
+    macbeth = plays.iloc[0] if len(plays) else general.text.iloc[0]  # WikiText-2 alone: its first article
+    opening = macbeth[max(macbeth.find("MACBETH, General"), 0):][:120]
     print(opening)
     explain.show_work_table(tokenizer.tokenize_and_show_work(opening));
     """),
@@ -344,16 +408,24 @@ NB01 = [
 
     ULMFiT's answer (§3.1) is to start from a language model pretrained on a large general corpus.
     That model comes with *its* vocabulary: tens of thousands of words it has already learned
-    embeddings for. Our stand-in for fastai's WikiText-103 model is `general-fwd`, pretrained on
-    a 3.8M-token general English corpus (notebook 04 loads the weights). Here we only read its
-    vocabulary — through the package's restricted reader: a `.pkl` file can contain code, and
-    `pretrained.read_itos` accepts nothing but a list of strings.
+    embeddings for. The paper's model is fastai's `wt103-fwd`, pretrained on WikiText-103 (103
+    million tokens of Wikipedia, a vocabulary of 60,000 words). The course also has a smaller
+    stand-in, `general-fwd`, pretrained on a 3.8M-token general English corpus (26,856 words),
+    which it uses where it is on the machine (a workshop kit, for instance). One function chooses,
+    for every notebook:
+    """),
+    pretrained_choice(),
+    md("""
+    Notebook 04 loads the weights. Here we only read the vocabulary: the model's archive holds one
+    `.pth` file of weights and one `.pkl` file of tokens, which we read through the package's
+    restricted reader — a `.pkl` file can contain code, and `pretrained.read_itos` accepts nothing
+    but a list of strings.
     """),
     code("""
-    general_itos = pretrained.read_itos(registry.fetch_file("general-fwd", "itos.pkl"))
-    general_vocab = Vocab(general_itos)
-    print(general_vocab)
-    assert general_vocab.itos[: len(tokenizer.SPECIAL_TOKENS)] == tokenizer.SPECIAL_TOKENS
+    itos_file = next(registry.fetch(PRETRAINED).rglob("*.pkl"))  # downloads the model on first use
+    pretrained_vocab = Vocab(pretrained.read_itos(itos_file))
+    print(itos_file.name, "->", pretrained_vocab)
+    print("its first tokens:", pretrained_vocab.itos[:12])  # the special tokens come first
     """),
     md("""
     Compare the unknown rate on the dev verses for three vocabularies: the poems' own, the
@@ -361,10 +433,10 @@ NB01 = [
     stage 2 does before fine-tuning (§3.2; the new words start from the mean embedding, notebook 05).
     """),
     code("""
-    extended = general_vocab.extend(poem_tokens, min_freq=2)
+    extended = pretrained_vocab.extend(poem_tokens, min_freq=2)
     candidates = {
         "poems only (min_freq=3)": poem_vocab,
-        "pretrained general-fwd": general_vocab,
+        f"pretrained {PRETRAINED}": pretrained_vocab,
         "pretrained + poem words": extended,
     }
     unk = pd.DataFrame(
@@ -375,13 +447,14 @@ NB01 = [
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     plt.show()
     display(unk.style.format({"size": "{:,.0f}", "unk rate (dev)": "{:.1%}"}))
-    missing = Counter(t for tokens in dev_tokens for t in tokens if t not in general_vocab)
+    missing = Counter(t for tokens in dev_tokens for t in tokens if t not in pretrained_vocab)
     print("dev words the pretrained vocabulary lacks:", [w for w, _ in missing.most_common(15)])
     """),
     md("""
     The pretrained vocabulary knows almost every word of the dev verses, although it was built from
-    speeches, Wikipedia, the Bible and Shakespeare rather than from these poems. What it lacks are
-    mostly archaic spellings, dialect and genuinely rare words. That is the first thing pretraining
+    general text rather than from these poems: Wikipedia for `wt103-fwd`; speeches, Wikipedia, the
+    Bible and Shakespeare for `general-fwd`. What it lacks are mostly archaic spellings, dialect and
+    genuinely rare words. That is the first thing pretraining
     buys: words that the small target dataset could never teach are already in the list — and,
     once the weights are loaded, already have meaningful embeddings.
 
@@ -397,7 +470,7 @@ NB01 = [
     repeated letters (`noooo`), repeated words, made-up words, names.
     """),
     code("""
-    widgets.token_viewer(general_vocab, text="O WILD West Wind, thou breath of Autumn's being!!! Sooo cold cold cold, sighed Glorfindel.")
+    widgets.token_viewer(pretrained_vocab, text="O WILD West Wind, thou breath of Autumn's being!!! Sooo cold cold cold, sighed Glorfindel.")
     """),
     md("""
     ## 7. Exercises
@@ -1271,14 +1344,29 @@ def build(filename: str, cells: list[tuple]) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+# docs/colab.md shows the setup cell between these two lines; main() keeps it equal to SETUP_CELL.
+COLAB_BEGIN = "<!-- the setup cell: written by tools/make_notebooks.py, do not edit here -->"
+COLAB_END = "<!-- end of the setup cell -->"
+
+
+def colab_doc(text: str) -> str:
+    """``docs/colab.md``'s text with the setup cell between its markers replaced by ``SETUP_CELL``."""
+    before, begin, rest = text.partition(COLAB_BEGIN)
+    _, end, after = rest.partition(COLAB_END)
+    if not (begin and end):
+        raise SystemExit(f"{COLAB_DOC}: the lines {COLAB_BEGIN!r} and {COLAB_END!r} are missing")
+    cell = textwrap.dedent(SETUP_CELL).strip("\n")
+    return f"{before}{COLAB_BEGIN}\n```python\n{cell}\n```\n{COLAB_END}{after}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare, write nothing")
     args = parser.parse_args(argv)
     stale = 0
-    for filename, cells in NOTEBOOKS.items():
-        text = build(filename, cells)
-        target = OUT / filename
+    outputs = {OUT / name: build(name, cells) for name, cells in NOTEBOOKS.items()}
+    outputs[COLAB_DOC] = colab_doc(COLAB_DOC.read_text(encoding="utf-8"))
+    for target, text in outputs.items():
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current == text:
             continue
@@ -1287,7 +1375,7 @@ def main(argv: list[str] | None = None) -> int:
             stale += 1
         else:
             target.write_text(text, encoding="utf-8")
-            print(f"wrote {target} ({len(cells)} cells)")
+            print(f"wrote {target}")
     return 1 if stale else 0
 
 

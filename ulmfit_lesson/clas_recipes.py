@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,8 +133,103 @@ def _where(split: str, sources: Mapping[str, str] | None) -> str:
 
 
 def _rows(rows: list[int]) -> str:
-    shown = ", ".join(str(r) for r in rows[:10])
+    """0-based indices shown as row numbers counted from 1, as ``datasets.read_table`` counts
+    the data rows of a file (the header is not a row): at most 10 of them."""
+    shown = ", ".join(str(r + 1) for r in rows[:10])
     return shown + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+
+
+class LabelWarning(UserWarning):
+    """Labels that differed only by case or surrounding whitespace were merged into one."""
+
+
+def _names_of(value: Any, multi_label: bool, delim: str) -> list[str]:
+    """The label names in one target: one name, or (multi-label) the names of a list or string."""
+    if _missing(value):
+        return []
+    if multi_label and isinstance(value, (list, tuple, set, np.ndarray)):
+        return [str(v) for v in value if not _missing(v)]
+    if multi_label:  # spaces after a delimiter ("joy, fear") are layout, not part of a name
+        return [s.strip() for s in str(value).split(delim) if s.strip()]
+    return [value] if isinstance(value, str) else []  # numbers are left as they are
+
+
+def normalise_labels(
+    splits: Mapping[str, Sequence],
+    multi_label: bool = False,
+    label_delim: str = ",",
+    reference: Sequence[str] | None = None,
+) -> dict[str, list]:
+    """Labels of every split with names stripped and case variants merged, warning what merged.
+
+    ``pos``, `` pos``, ``pos `` and ``Pos`` would otherwise be four classes: three of them with a
+    handful of examples, and test rows marked wrong for a difference nobody meant. Whitespace
+    around a name is removed; names equal but for case become the spelling most used in the
+    ``train`` split (else in all splits; ties: the first in sorted order), or the one in
+    ``reference`` (e.g. a trained classifier's label names). A ``LabelWarning`` says which names
+    were merged into which and how many rows each had. Numbers and missing values pass unchanged
+    (the later checks name missing ones). Multi-label targets come back as lists of names.
+    """
+    counts: dict[str, dict[str, int]] = {}  # casefolded name -> raw spelling -> rows
+    train_counts: dict[str, int] = {}
+    for split, labels in splits.items():
+        for value in labels:
+            for raw in _names_of(value, multi_label, label_delim):
+                variants = counts.setdefault(raw.strip().casefold(), {})
+                variants[raw] = variants.get(raw, 0) + 1
+                if split == "train":
+                    train_counts[raw.strip()] = train_counts.get(raw.strip(), 0) + 1
+    known = {n.casefold(): n for n in reference or ()}
+    canonical: dict[str, str] = {}
+    merged = []
+    for key, variants in counts.items():
+        stripped = {}
+        for raw, n in variants.items():
+            stripped[raw.strip()] = stripped.get(raw.strip(), 0) + n
+        best = known.get(key) or min(
+            stripped, key=lambda name: (-train_counts.get(name, 0), -stripped[name], name)
+        )
+        for raw in variants:
+            canonical[raw] = best
+        if len(variants) > 1 or next(iter(variants)) != best:
+            shown = ", ".join(
+                f"{raw!r} ({n} row{'s' if n > 1 else ''})" for raw, n in sorted(variants.items())
+            )
+            merged.append(f"{shown} -> {best!r}")
+    if merged:
+        warnings.warn(
+            "labels that differ only by case or surrounding whitespace were merged: "
+            + "; ".join(sorted(merged)),
+            LabelWarning,
+            stacklevel=2,
+        )
+
+    def fix(value: Any) -> Any:
+        if multi_label and not _missing(value):
+            return [canonical[raw] for raw in _names_of(value, True, label_delim)]
+        return canonical.get(value, value) if isinstance(value, str) else value
+
+    return {split: [fix(v) for v in labels] for split, labels in splits.items()}
+
+
+def check_labels(
+    splits: Mapping[str, Sequence],
+    multi_label: bool = False,
+    label_delim: str = ",",
+    sources: Mapping[str, str] | None = None,
+) -> tuple[list[str], dict[str, list]]:
+    """Every split's labels checked before any training: ``(label names, normalised labels)``.
+
+    ``splits``: ``{"train": [...], "valid": [...], "test": [...]}`` (any but train may be absent).
+    Labels are normalised (:func:`normalise_labels`); then missing labels, a single class, and
+    labels of another split that training never has raise ``ValueError`` naming the split, file,
+    rows and labels - seconds after reading, not hours later after training.
+    """
+    labels = normalise_labels(splits, multi_label, label_delim)
+    names = label_names_of(labels["train"], multi_label, label_delim, sources)
+    for split, values in labels.items():
+        encode_labels(values, names, multi_label, split, label_delim, sources)
+    return names, labels
 
 
 def _label_sets(labels: Sequence, delim: str, split: str, sources) -> list[list[str]]:
@@ -406,6 +502,9 @@ def train_classifier(
         raise ValueError("give both valid_texts and valid_labels, or neither")
     if bs < 2:
         raise ValueError(f"bs must be >= 2 (BatchNorm needs two examples), got {bs}")
+    splits = {"train": train_labels} | ({"valid": valid_labels} if valid_labels is not None else {})
+    splits = normalise_labels(splits, multi_label, label_delim, reference=label_names)
+    train_labels, valid_labels = splits["train"], splits.get("valid")
     if label_names is None:
         names = label_names_of(train_labels, multi_label, label_delim, sources)
     else:
@@ -644,8 +743,11 @@ def evaluate_classifier(
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, confusion matrix (single-label) of ``classifier`` on labelled texts.
 
-    Labels the classifier was not trained on are an error naming them and the split.
+    Labels are normalised to the classifier's names first (stripped, case variants merged with a
+    ``LabelWarning``); labels it was not trained on are an error naming them and the split.
     """
+    labels = normalise_labels({split: labels}, classifier.multi_label, label_delim,
+                              reference=classifier.label_names)[split]  # fmt: skip
     y = encode_labels(labels, classifier.label_names, classifier.multi_label, split, label_delim,
                       sources)  # fmt: skip
     probs = classifier.predict_proba(list(texts), bs).numpy()
@@ -671,7 +773,7 @@ class PipelineResult:
 def ulmfit_pipeline(
     train_df,
     valid_df=None,
-    pretrained: str | Path | tuple[LanguageModel, Sequence[str]] = "general-fwd",
+    pretrained: str | Path | tuple[LanguageModel, Sequence[str]] | None = None,
     finetune_lm: bool = True,
     *,
     text_col: str = "text",
@@ -693,13 +795,17 @@ def ulmfit_pipeline(
     go to ``finetune_lm`` (``epochs``, ``lr``, ``max_tokens``, ...).
     Without stage 2 (Table 6 "no LM fine-tuning"), the vocabulary is extended and the embeddings
     moved the same way, but the LM is not trained on the target texts.
+    ``pretrained``: a registry name, a fastai folder/archive, one of our LM checkpoints, a loaded
+    ``(model, itos)``, or ``None`` for ``pretrained.course_model()``.
     Stage 3: ``train_classifier(...)`` with ``classifier_options`` (``epochs``, ``lr``, ``bs``,
     ``multi_label``, ``seed``, the ablation switches, ...).
     """
     from . import lm_recipes
-    from .pretrained import match_embeddings
+    from .pretrained import course_model, match_embeddings
 
     start = time.time()
+    if pretrained is None:  # the course's model: general-fwd where present, else wt103-fwd
+        pretrained = course_model()
     train_texts = train_df[text_col].astype(str).tolist()
     valid_texts = valid_df[text_col].astype(str).tolist() if valid_df is not None else None
     lm_texts = train_texts + list(lm_extra_texts or [])
@@ -741,6 +847,9 @@ __all__ = [
     "tune_thresholds",
     "label_names_of",
     "encode_labels",
+    "normalise_labels",
+    "check_labels",
+    "LabelWarning",
     "plan_stages",
     "train_classifier",
     "metrics_from_probs",

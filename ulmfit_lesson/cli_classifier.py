@@ -4,7 +4,7 @@
 ``func(args) -> exit code``. ::
 
     python -m ulmfit_lesson train-classifier --train train.csv --valid dev.csv --test test.csv \\
-        --text-col text --label-col label --pretrained general-fwd --out runs/mine
+        --text-col text --label-col label --out runs/mine
     python -m ulmfit_lesson predict --model runs/mine "what a lovely day" "a dreadful night"
     python -m ulmfit_lesson predict --model runs/mine --file new.csv --text-col text
 
@@ -15,6 +15,13 @@ unfreezing, discriminative LRs and STLR, evaluates on ``--test`` (else ``--valid
     OUT/classifier.pt   the classifier (weights, vocabulary, labels, thresholds): `predict --model OUT`
     OUT/metrics.json    accuracy, macro_f1, n_test, confusion matrix, labels, history, timings
     OUT/lm/             the fine-tuned language model (lm.pt, encoder.pt, vocab.json, metrics.json)
+    OUT/manifest.json   the sha256 and size of every file above, checked when the classifier loads
+
+The run is written into a temporary folder beside OUT and renamed into place at the end, so OUT
+never mixes two runs: an OUT holding an earlier run is refused unless ``--overwrite`` (then replaced
+as a whole), a failed or interrupted run leaves it as it was, and a second run on the same OUT is
+refused while the first holds its lock. Everything checkable is checked before the work starts:
+the files, their columns, the labels of every split, the output folder, the free disk space.
 
 Files: ``.csv``, ``.tsv``/``.txt``, ``.jsonl``/``.json`` (``datasets.read_table``).
 """
@@ -27,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from .cli import at_least, bytes_needed
 from .config import is_quick
 
 # --quick: a few minutes on a laptop CPU, for smoke tests and demos (ULMFIT_QUICK=1 turns it on).
@@ -41,16 +49,52 @@ def _read(path: str, text_col: str, label_col: str | None):
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
-    from .clas_recipes import evaluate_classifier, ulmfit_pipeline
+    """Check everything that can be checked, then train into a temporary folder moved into place.
+
+    Before any work: the output folder (a file, an earlier run without ``--overwrite``, not
+    writable), the files and their columns, the labels of every split (normalised; a test label
+    training never has), free disk space. The run is written whole (``checkpoint.whole_run``): an
+    interrupted or failed run leaves ``--out`` as it was.
+    """
+    from . import checkpoint as ckpt
+    from .clas_recipes import check_labels
+    from .cli import or_course_model
+
+    args.pretrained = or_course_model(args.pretrained)
 
     start = time.time()
-    quick = args.quick or is_quick()
-    train_df = _read(args.train, args.text_col, args.label_col)
-    valid_df = _read(args.valid, args.text_col, args.label_col) if args.valid else None
-    test_df = _read(args.test, args.text_col, args.label_col) if args.test else None
-    sources = {"train": args.train, "valid": args.valid, "test": args.test}
-    sources = {k: v for k, v in sources.items() if v}
+    out = ckpt.check_output_dir(args.out, args.overwrite)
+    frames = {"train": _read(args.train, args.text_col, args.label_col)}
+    for split in ("valid", "test"):
+        if getattr(args, split):
+            frames[split] = _read(getattr(args, split), args.text_col, args.label_col)
+    sources = {k: getattr(args, k) for k in frames}
+    label_delim = args.label_delim
+    _, labels = check_labels(
+        {k: df["label"].tolist() for k, df in frames.items()}, args.multi_label, label_delim,
+        sources,
+    )  # fmt: skip
+    for split, df in frames.items():
+        df["label"] = labels[split]
+    needed = bytes_needed(args.pretrained, n_models=3)  # the LM, its encoder, the classifier
+    ckpt.check_free_space(out.absolute().parent, needed, "the run's files")
+    with ckpt.whole_run(out, args.overwrite) as tmp:
+        metrics = _train_into(tmp, out, args, frames, sources, start)
+    if metrics["n_test"]:
+        print(
+            f"{metrics['split']}: accuracy {metrics['accuracy']:.4f}  macro-F1 "
+            f"{metrics['macro_f1']:.4f}  ({metrics['n_test']} texts)"
+        )
+    print(f"wrote {out}/classifier.pt and {out}/metrics.json ({time.time() - start:.0f} s)")
+    return 0
 
+
+def _train_into(tmp: Path, out: Path, args: argparse.Namespace, frames, sources, start) -> dict:
+    """Stages 2 + 3 and the evaluation, writing into ``tmp`` (named ``out`` in metrics.json)."""
+    from .clas_recipes import evaluate_classifier, ulmfit_pipeline
+
+    quick = args.quick or is_quick()
+    train_df, valid_df, test_df = (frames.get(k) for k in ("train", "valid", "test"))
     lm_options = dict(QUICK_LM) if quick else {}
     for key in ("lm_epochs", "lm_bs"):
         value = getattr(args, key)
@@ -63,11 +107,9 @@ def _train_classifier(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if epochs is not None:
         clas_options["epochs"] = epochs
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     result = ulmfit_pipeline(
         train_df, valid_df, args.pretrained, finetune_lm=not args.no_finetune_lm,
-        lm_options=lm_options, lm_out_dir=out / "lm" if not args.no_finetune_lm else None,
+        lm_options=lm_options, lm_out_dir=tmp / "lm" if not args.no_finetune_lm else None,
         progress=not args.no_progress, device=args.device, **clas_options,
     )  # fmt: skip
     clas = result.classifier
@@ -76,7 +118,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
         pretrained=str(args.pretrained), finetune_lm=not args.no_finetune_lm, quick=quick,
         text_col=args.text_col, label_col=args.label_col,
     )  # fmt: skip
-    classifier.save(out)
+    classifier.save(tmp)
 
     t_eval = time.time()
     eval_df, split = (test_df, "test") if test_df is not None else (valid_df, "valid")
@@ -108,14 +150,8 @@ def _train_classifier(args: argparse.Namespace) -> int:
             "lm": str(out / "lm") if result.lm is not None else None,
         },  # fmt: skip
     )
-    (out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2), encoding="utf-8")
-    if metrics["n_test"]:
-        print(
-            f"{split}: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
-            f"({metrics['n_test']} texts)"
-        )
-    print(f"wrote {out}/classifier.pt and {out}/metrics.json ({time.time() - start:.0f} s)")
-    return 0
+    (tmp / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2), encoding="utf-8")
+    return metrics
 
 
 def _plain(value):
@@ -132,16 +168,21 @@ def _plain(value):
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from .cli import UsageError
     from .predict import TextClassifier
 
     if bool(args.texts) == bool(args.file):
-        print("error: give texts as arguments or --file FILE, not both", file=sys.stderr)
-        return 2
+        raise UsageError("give texts as arguments or --file FILE, not both")
+    empty = [str(i + 1) for i, t in enumerate(args.texts) if not t.strip()]
+    if empty:  # an empty text has no words to classify; answering anyway would be a guess
+        raise UsageError(f"text {', '.join(empty)} is empty or only whitespace; give some words")
     texts = args.texts or _read(args.file, args.text_col, None)["text"].tolist()
     classifier = TextClassifier.load(args.model)
-    for text, (label, probs) in zip(texts, classifier.predict(texts, bs=args.bs)):
-        if args.json:
-            print(json.dumps({"text": text, "label": label, "probs": probs}, ensure_ascii=False))
+    results = classifier.predict(texts, bs=args.bs)  # NaN probabilities raise before any line
+    for text, (label, probs) in zip(texts, results):
+        if args.json:  # allow_nan=False: never a NaN, which is not JSON
+            line = {"text": text, "label": label, "probs": probs}
+            print(json.dumps(line, ensure_ascii=False, allow_nan=False))
         else:
             shown = ",".join(label) if isinstance(label, list) else label
             score = max(probs.values()) if isinstance(label, list) else probs[label]
@@ -164,20 +205,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test", default=None, help="test file: the final metrics (else --valid)")
     p.add_argument("--text-col", default="text", help="text column (default 'text')")
     p.add_argument("--label-col", default="label", help="label column (default 'label')")
-    p.add_argument("--pretrained", default="general-fwd",
-                   help="registry name (general-fwd, wt103-fwd), fastai folder/archive, or our "
-                   "LM checkpoint (lm.pt or its folder) (default general-fwd)")  # fmt: skip
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--pretrained", default=None,
+                   help="registry name (wt103-fwd, general-fwd), fastai folder/archive, or our "
+                   "LM checkpoint (lm.pt or its folder); default: the course's model, general-fwd where "
+                   "present, else fastai's wt103-fwd (downloaded once)")  # fmt: skip
+    p.add_argument("--out", required=True,
+                   help="output folder; written whole at the end of the run (an interrupted run "
+                   "leaves it as it was)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the earlier run in --out (as a whole, when the new run finishes)")  # fmt: skip
     p.add_argument("--no-finetune-lm", action="store_true",
                    help="skip stage 2 (ULMFiT Table 6 'no LM fine-tuning')")  # fmt: skip
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=at_least(1), default=None,
                    help="classifier epochs in all (default 10: 4 unfreezing + 6)")  # fmt: skip
-    p.add_argument("--lm-epochs", type=int, default=None,
+    p.add_argument("--lm-epochs", type=at_least(0), default=None,
                    help="LM fine-tuning epochs after the frozen one (default 4)")  # fmt: skip
-    p.add_argument("--lm-bs", type=int, default=None, help="LM fine-tuning batch size (default 64)")
-    p.add_argument("--bs", type=int, default=64, help="classifier batch size (ULMFiT: 64)")
-    p.add_argument("--lr", type=float, default=0.01, help="classifier peak LR (ULMFiT: 0.01)")
-    p.add_argument("--drop-mult", type=float, default=1.0,
+    p.add_argument(
+        "--lm-bs", type=at_least(1), default=None, help="LM fine-tuning batch size (default 64)"
+    )
+    p.add_argument("--bs", type=at_least(2), default=64,
+                   help="classifier batch size, >= 2 for BatchNorm (ULMFiT: 64)")  # fmt: skip
+    p.add_argument(
+        "--lr",
+        type=at_least(0.0, float, strict=True),
+        default=0.01,
+        help="classifier peak LR (ULMFiT: 0.01)",
+    )
+    p.add_argument("--drop-mult", type=at_least(0.0, float), default=1.0,
                    help="multiplies the classifier dropouts (default 1.0, the paper's; fastai uses 0.5)")  # fmt: skip
     p.add_argument("--multi-label", action="store_true",
                    help="several labels per text, joined by --label-delim")  # fmt: skip
@@ -199,24 +253,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="folder written by train-classifier")
     p.add_argument("--file", default=None, help="a .csv/.tsv/.jsonl file of texts instead")
     p.add_argument("--text-col", default="text", help="text column of --file (default 'text')")
-    p.add_argument("--bs", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--bs", type=at_least(1), default=64, help="batch size (default 64)")
     p.add_argument("--json", action="store_true", help="JSON lines with every probability")
     p.set_defaults(func=_predict)
 
 
 def main(argv=None) -> int:
     """Run these commands on their own: ``python -m ulmfit_lesson.cli_classifier predict ...``."""
+    from .cli import add_debug_flag, run_command
+
     parser = argparse.ArgumentParser(prog="python -m ulmfit_lesson.cli_classifier")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as err:
-        print(f"\ninterrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
-        return 130
+    add_debug_flag(parser)
+    return run_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The workshop subcommands of ``python -m ulmfit_lesson``: ``doctor``, ``pack-kit``, ``unpack-kit``.
+"""The workshop subcommands of ``python -m ulmfit_lesson``: ``doctor``, ``pack-kit``, ``unpack-kit``,
+``fetch``, ``serve-kit`` (and ``build-corpus``, from ``corpus_builder``).
 
 ``cli.py`` adds them with ``cli_workshop.register(subparsers)``; each subcommand stores its handler
 as ``func`` (``handler(args) -> exit code``). Standalone: ``python -m ulmfit_lesson.cli_workshop
@@ -8,15 +9,16 @@ doctor``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from . import workshop
+from . import corpus_builder, workshop
 
 
 def _doctor(args: argparse.Namespace) -> int:
     return workshop.run_doctor(
-        names=args.names or workshop.COURSE_ENTRIES,
+        names=args.names or None,  # default: what the notebooks read here
         probe=not args.no_probe,
         probe_seconds=args.probe_seconds,
         as_json=args.json,
@@ -48,6 +50,56 @@ def _unpack_kit(args: argparse.Namespace) -> int:
     print(f"  set ULMFIT_DATA={folder}                # Windows cmd")
     print(f'  $env:ULMFIT_DATA = "{folder}"           # Windows PowerShell')
     return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    """Download (and verify, extract) registry entries now: default, what the notebooks read."""
+    from . import registry
+
+    names = args.names or [n for n in workshop.course_needs() if not registry.available_locally(n)]
+    pin, old_pins = None, os.environ.get(registry.PIN_ENV)
+    try:
+        if args.sha256:
+            if len(args.sha256) != 64 or set(args.sha256.lower()) - set("0123456789abcdef"):
+                print("error: --sha256 takes 64 hexadecimal digits", file=sys.stderr)
+                return 2
+            if len(names) != 1 or len(registry.get_entry(names[0]).files) != 1:
+                print("error: --sha256 pins one file: name one entry of one file", file=sys.stderr)
+                return 2
+            pin = registry.get_entry(names[0]).files[0]
+            if pin.sha256:
+                print(
+                    f"error: {pin.filename} has a published sha256: nothing to pin", file=sys.stderr
+                )
+                return 2
+            pins = [os.environ.get(registry.PIN_ENV, ""), f"{pin.filename}={args.sha256.lower()}"]
+            os.environ[registry.PIN_ENV] = ",".join(p for p in pins if p)
+        for name in names:
+            print(f"{name}: {registry.fetch(name)}")
+        if pin is not None:  # remember the pin: every later use is checked against it
+            path = registry.fetch_file(names[0], pin.filename)
+            registry.record_sha256(
+                pin, args.sha256.lower(), path.stat().st_size, f"--sha256 ({path})"
+            )
+    except (OSError, ValueError) as err:  # FileNotFoundError, DownloadError, ChecksumError
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:  # the pin lives in the record from now on, not in this process's environment
+        if old_pins is None:
+            os.environ.pop(registry.PIN_ENV, None)
+        else:
+            os.environ[registry.PIN_ENV] = old_pins
+    if not names:
+        print("Nothing to download: everything the notebooks read is on this machine.")
+    return 0
+
+
+def _serve_kit(args: argparse.Namespace) -> int:
+    try:
+        return workshop.serve_kit(args.kit, out=args.out, host=args.host, port=args.port)
+    except (OSError, ValueError) as err:  # no data, a port in use, a damaged kit
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,6 +142,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("kit", help="ulmfit-kit.tar.gz, an extracted ulmfit-kit folder, or a URL")
     p.add_argument("--to", type=Path, default=None, help="where to extract (default: beside it)")
     p.set_defaults(func=_unpack_kit)
+
+    p = subparsers.add_parser(
+        "fetch",
+        help="download datasets and models now (e.g. before going offline)",
+        description="Download, verify and extract registry entries into the cache now. Without "
+        "names: what the notebooks read on this machine and is not here yet.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="registry entries (wt103-fwd, ...)")
+    p.add_argument(
+        "--sha256",
+        metavar="DIGEST",
+        help="expected sha256 of a file without a published one (as ULMFIT_SHA256 does); "
+        "recorded, so every later use is checked against it",
+    )
+    p.set_defaults(func=_fetch)
+
+    p = subparsers.add_parser(
+        "serve-kit",
+        help="serve the course's files to a workshop room (ULMFIT_MIRROR)",
+        description="Lay out the course's datasets and models (from --kit, or this machine's "
+        "data folders) as a mirror and serve it over HTTP until Ctrl-C; prints the "
+        "ULMFIT_MIRROR line participants set. With --out, only write the folder.",
+    )
+    p.add_argument("--kit", default=None, help="ulmfit-kit.tar.gz or its folder (default: none)")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="only write the mirror folder here (copies)"
+    )
+    p.set_defaults(func=_serve_kit)
+
+    corpus_builder.register(subparsers)  # build-corpus: rebuild general_corpus
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ fastai v0.7 and salesforce/awd-lstm-lm use 1150. 1152 is a multiple of 8, which 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -50,12 +51,59 @@ def is_quick() -> bool:
     return os.environ.get("ULMFIT_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _in_checkout() -> bool:
+    """True when the package is imported from a clone of the repository (not an installed wheel)."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir()
+
+
+def user_cache_dir() -> Path:
+    """The platform's per-user cache folder for this course (what an installed package uses).
+
+    Linux and others: ``$XDG_CACHE_HOME/ulmfit_lesson`` (``~/.cache/ulmfit_lesson``); macOS:
+    ``~/Library/Caches/ulmfit_lesson``; Windows: ``%LOCALAPPDATA%\\ulmfit_lesson\\Cache``.
+    """
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "ulmfit_lesson" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "ulmfit_lesson"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ulmfit_lesson"
+
+
 def cache_dir() -> Path:
-    """The project's own, git-ignored download cache (``data/`` at the repo root)."""
-    return Path(os.environ.get("ULMFIT_CACHE", REPO_ROOT / "data"))
+    """Where downloads and extracted archives go: ``ULMFIT_CACHE`` if set; in a clone of the
+    repository its git-ignored ``data/``; in an installed package the user's cache folder
+    (never inside ``site-packages``)."""
+    if os.environ.get("ULMFIT_CACHE"):
+        return _resolve(os.environ["ULMFIT_CACHE"])
+    return REPO_ROOT / "data" if _in_checkout() else user_cache_dir()
+
+
+def _resolve(path: str) -> Path:
+    """A path from the environment, made absolute.
+
+    A relative path is read against the folder where it was meant: ``ULMFIT_DATA_BASE`` if set
+    (the Makefile sets it to the folder make runs in), else the repository root in a clone, else the
+    working directory. Why not simply the working directory: a Jupyter kernel starts in the
+    notebook's folder, so ``ULMFIT_DATA=../shared/data`` set at the repository root would point
+    somewhere else inside a notebook.
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    base = os.environ.get("ULMFIT_DATA_BASE") or (REPO_ROOT if _in_checkout() else Path.cwd())
+    return Path(base) / p
+
+
+def _data_env_dirs() -> list[Path]:
+    raw = os.environ.get("ULMFIT_DATA", "")
+    return [_resolve(p.strip()) for p in raw.split(os.pathsep) if p.strip()]
 
 
 def data_dirs() -> list[Path]:
     """Where data and weights are looked for, in order: each dir in ``ULMFIT_DATA``, then the cache."""
-    dirs = [Path(p) for p in os.environ.get("ULMFIT_DATA", "").split(os.pathsep) if p.strip()]
-    return dirs + [cache_dir()]
+    return _data_env_dirs() + [cache_dir()]
+
+
+def missing_data_dirs() -> list[Path]:
+    """The folders named in ``ULMFIT_DATA`` that do not exist (a typo, an unmounted drive)."""
+    return [d for d in _data_env_dirs() if not d.is_dir()]

@@ -158,10 +158,35 @@ def decode_utf8(path: Path) -> str:
         ) from None
 
 
-def _read_json_records(path: Path, text: str) -> pd.DataFrame:
+def _duplicated(names: list[str], wanted: tuple[str | None, ...]) -> list[str]:
+    """The names in ``wanted`` that occur more than once in ``names``."""
+    return [w for w in dict.fromkeys(wanted) if w is not None and names.count(w) > 1]
+
+
+def _check_header(path: Path, text: str, sep: str, wanted: tuple[str | None, ...]) -> None:
+    """Refuse a header naming a column we read twice: pandas would quietly rename the second
+    ``text`` to ``text.1`` and we would read whichever came first."""
+    header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+    twice = _duplicated(header, wanted)
+    if twice:
+        where = [str(i + 1) for i, name in enumerate(header) if name == twice[0]]
+        raise ValueError(
+            f"{path}: the header names column {twice[0]!r} {len(where)} times (columns "
+            f"{' and '.join(where)}); which one holds the data is ambiguous. Rename or remove "
+            "the extra column."
+        )
+
+
+def _read_json_records(path: Path, text: str, wanted: tuple[str | None, ...] = ()) -> pd.DataFrame:
+    def no_duplicates(pairs):  # json keeps the last of two equal keys without a word
+        twice = _duplicated([k for k, _ in pairs], wanted)
+        if twice:
+            raise ValueError(f"{path}: a record has key {twice[0]!r} twice; which one is meant?")
+        return dict(pairs)
+
     if text.lstrip().startswith("["):  # a JSON array of objects rather than JSON lines
         try:
-            records = json.loads(text)
+            records = json.loads(text, object_pairs_hook=no_duplicates)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
     else:
@@ -169,9 +194,11 @@ def _read_json_records(path: Path, text: str) -> pd.DataFrame:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    records.append(json.loads(line))
+                    records.append(json.loads(line, object_pairs_hook=no_duplicates))
                 except json.JSONDecodeError as err:
                     raise ValueError(f"{path}: line {n} is not valid JSON ({err.msg})") from None
+                except ValueError as err:
+                    raise ValueError(f"{err} (line {n})") from None
     bad = [i + 1 for i, r in enumerate(records) if not isinstance(r, dict)]
     if bad:
         raise ValueError(f"{path}: records {bad[:10]} are not JSON objects ({{'text': ..., ...}})")
@@ -185,7 +212,9 @@ def read_table(
 
     The format follows the extension: ``.csv`` (comma), ``.tsv``/``.txt`` (tab), ``.jsonl``/``.json``
     (one JSON object per line, or a JSON array). CSV/TSV files need a header row naming the
-    columns. Raises ``FileNotFoundError`` / ``ValueError`` naming the file, column or rows at fault.
+    columns. Raises ``FileNotFoundError`` / ``ValueError`` naming the file, column or rows at fault:
+    missing or empty, not UTF-8, a missing column, a column we read named twice in the header (or a
+    JSON key given twice), the same column for text and label, an empty text or label.
     Row numbers count data rows from 1 (the header is not a row).
     """
     path = Path(path)
@@ -196,12 +225,18 @@ def read_table(
         raise ValueError(
             f"{path}: unknown extension {ext!r}; use .csv, .tsv, .txt, .jsonl or .json"
         )
+    if label_col is not None and label_col == text_col:
+        raise ValueError(
+            f"{path}: the text column and the label column are both {text_col!r}; a classifier "
+            "would learn to read its answer. Name two different columns."
+        )
     text = decode_utf8(path)
     if not text.strip():
         raise ValueError(f"{path} is empty")
     if ext in (".jsonl", ".json"):
-        df = _read_json_records(path, text)
+        df = _read_json_records(path, text, (text_col, label_col))
     else:
+        _check_header(path, text, sep or _SEPS[ext], (text_col, label_col))
         try:
             df = pd.read_csv(
                 io.StringIO(text), sep=sep or _SEPS[ext], dtype=str, keep_default_na=False

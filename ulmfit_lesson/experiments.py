@@ -41,7 +41,7 @@ from .baselines import TfidfLogReg, majority_class
 from .clas_recipes import CLAS_EPOCHS, encode_labels, metrics_from_probs, train_classifier
 from .datasets import load_goemotions, load_poem_sentiment
 from .predict import TextClassifier
-from .pretrained import match_embeddings
+from .pretrained import course_model, match_embeddings
 from .tokenizer import tokenize_texts
 from .vocab import Vocab
 
@@ -172,6 +172,10 @@ def _pretrained(name: str) -> tuple[Any, list[str]]:
 
 
 def _resolve_pretrained(pretrained) -> tuple[Any, list[str]]:
+    """A loaded ``(model, itos)``: from a name or path, or ``None`` for the course's model
+    (``pretrained.course_model()``: general-fwd where present, else fastai's wt103-fwd)."""
+    if pretrained is None:
+        pretrained = course_model()
     return _pretrained(str(pretrained)) if isinstance(pretrained, (str, Path)) else pretrained
 
 
@@ -202,7 +206,7 @@ def run_method(
     data: Mapping[str, pd.DataFrame],
     seed: int = 0,
     quick: bool = False,
-    pretrained="general-fwd",
+    pretrained=None,
     backwards: bool = False,
     lm: tuple[Any, list[str]] | None = None,
     lm_options: Mapping[str, Any] | None = None,
@@ -288,7 +292,7 @@ def compare_methods(
     seeds: Sequence[int] = (0,),
     quick: bool = True,
     methods: Sequence[str] = METHODS,
-    pretrained="general-fwd",
+    pretrained=None,
     data: Mapping[str, pd.DataFrame] | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
@@ -330,7 +334,7 @@ def ablations(
     seeds: Sequence[int] = (0,),
     quick: bool = True,
     variants: Sequence[str] = tuple(ABLATIONS),
-    pretrained="general-fwd",
+    pretrained=None,
     data: Mapping[str, pd.DataFrame] | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
@@ -357,7 +361,7 @@ def sample_efficiency(
     seeds: Sequence[int] = (0,),
     quick: bool = True,
     methods: Sequence[str] = ("ulmfit", "scratch", "tfidf_logreg"),
-    pretrained="general-fwd",
+    pretrained=None,
     data: Mapping[str, pd.DataFrame] | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
@@ -384,7 +388,7 @@ def tune_stage3(
     seeds: Sequence[int] = (0,),
     quick: bool = True,
     variants: Sequence[str] = tuple(TUNING),
-    pretrained="general-fwd",
+    pretrained=None,
     data: Mapping[str, pd.DataFrame] | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
@@ -443,7 +447,7 @@ def cross_validate_stage3(
     quick: bool = True,
     variants: Sequence[str] = tuple(TUNING),
     folds: Sequence[int] | None = None,
-    pretrained="general-fwd",
+    pretrained=None,
     data: Mapping[str, pd.DataFrame] | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
@@ -544,8 +548,8 @@ def ensemble(
     task: str = "poems-3class",
     seeds: Sequence[int] = (0,),
     quick: bool = True,
-    pretrained_fwd="general-fwd",
-    pretrained_bwd="general-bwd",
+    pretrained_fwd=None,
+    pretrained_bwd=None,
     data: Mapping[str, pd.DataFrame] | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
@@ -560,6 +564,7 @@ def ensemble(
         y_test = encode_labels(d["test"]["label"].tolist(), names, False, "test")
         probs = {}
         for direction, source in (("fwd", pretrained_fwd), ("bwd", pretrained_bwd)):
+            source = source or course_model(direction)
             row, probs[direction] = run_method("ulmfit", d, seed, quick, source,
                                                backwards=direction == "bwd", **options)  # fmt: skip
             rows.append({"task": task, "direction": direction} | row)

@@ -84,6 +84,8 @@ def sample_ids(
     The prompt is run once; then each sampled id is fed alone with the carried hidden state.
     The model is used in eval mode (no dropout) and its mode restored afterwards.
     """
+    if n_tokens < 0:
+        raise ValueError(f"the number of tokens to generate must be >= 0, got {n_tokens}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if top_k is not None and top_k < 1:
@@ -99,6 +101,11 @@ def sample_ids(
         logits, hidden = out.logits[0, -1], out.hidden  # (vocab,)
         result = []
         for _ in range(n_tokens):
+            if not bool(torch.isfinite(logits).all()):  # sampling NaNs would print nonsense
+                raise ValueError(
+                    "the language model gave NaN or infinite scores; its weights are damaged or "
+                    "diverged: load an earlier checkpoint"
+                )
             scores = _next_token_logits(logits, temperature, banned)
             if temperature == 0:
                 next_id = int(scores.argmax())

@@ -32,13 +32,23 @@ import torch
 from torch import Tensor
 
 from . import checkpoint as ckpt
+from .awd_lstm import AWDLSTM
 from .clas_loader import ClasLoader, pad_chunks
-from .classifier import ULMFiTClassifier, bpt3c_encode, concat_pool, predict_logits
+from .classifier import (
+    MAX_LEN_CHUNKS,
+    ULMFiTClassifier,
+    bpt3c_encode,
+    concat_pool,
+    document_spans,
+)
 from .tokenizer import tokenize, tokenize_texts
 from .vocab import Vocab
 
 FILENAME = "classifier.pt"
 KIND = "ulmfit_classifier"
+# Inference reads a document in segments of up to this many bptt chunks (2,240 tokens), not one
+# chunk at a time: the same numbers, a fraction of the calls (see `encode_for_inference`).
+SEGMENT_CHUNKS = 32
 
 
 class Contributions(NamedTuple):
@@ -57,6 +67,86 @@ class Contributions(NamedTuple):
     maxpool_wins: list[int]
     label: str
     probs: dict[str, float]
+
+
+@torch.no_grad()
+def encode_for_inference(
+    awd_lstm: AWDLSTM, x: Tensor, mask: Tensor, bptt: int, max_len: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """``classifier.bpt3c_encode``'s ``(output, kept_mask)`` without gradients, in fewer, longer calls.
+
+    Where the time of a long text goes: an LSTM step at batch size 1 multiplies the hidden state by
+    every recurrent weight matrix, so each token reads all of them (about 45 MB for the 1152-unit
+    AWD-LSTM) from memory; nothing else is comparable. ``bpt3c_encode`` adds a fixed cost per
+    ``bptt`` chunk on top: three LSTM calls, each setting up its kernel and (oneDNN) repacking the
+    weights, 70 tokens at a time. With no gradient to keep, nothing ties inference to 70-token
+    pieces: a run of chunks with carried hidden state computes the same numbers as those chunks one
+    by one. So here a call covers up to ``SEGMENT_CHUNKS`` chunks, cut only where
+    ``bpt3c_encode`` does something between chunks: where a row's document starts (its hidden
+    state is zeroed there) and where the kept last ``max_len`` positions begin. A row that has not
+    started runs on padding inside a segment and is zeroed at its start, as ``bpt3c_encode`` zeroes
+    it at every chunk until then; its outputs before its start are masked in the pooling either
+    way. Memory stays bounded: a segment's activations are freed before the next.
+    """
+    max_len = MAX_LEN_CHUNKS * bptt if max_len is None else max_len
+    bs, width = x.shape
+    starts, ends = document_spans(mask, bptt)
+    first = int(starts.min()) // bptt * bptt
+    n_chunks = -(-width // bptt)
+    kept_from = max(max(n_chunks - max_len // bptt, 0) * bptt, first)
+    if (ends <= kept_from).any():  # outputs would be dropped: bpt3c_encode's check, same message
+        return bpt3c_encode(awd_lstm, x, mask, bptt, max_len)
+    cuts = sorted({kept_from, width, *(int(s) for s in starts.tolist() if first < s < width)})
+    hidden = awd_lstm.init_hidden(bs, x.device)
+    outputs, i = [], first
+    for cut in cuts:
+        while i < cut:
+            end = min(cut, i + SEGMENT_CHUNKS * bptt)
+            started = (starts < i).to(hidden[0][0].dtype).view(1, bs, 1)  # (1, bs, 1)
+            hidden = [(h * started, c * started) for h, c in hidden]
+            out, hidden = awd_lstm(x[:, i:end], hidden)  # (bs, end - i, emb_size)
+            if i >= kept_from:
+                outputs.append(out)
+            i = end
+    return torch.cat(outputs, dim=1), mask[:, kept_from:]
+
+
+@torch.no_grad()
+def inference_logits(model: ULMFiTClassifier, loader: ClasLoader) -> Tensor:
+    """``classifier.predict_logits`` through :func:`encode_for_inference`: (n_docs, n_classes)
+    logits in the input order, in eval mode (the model's mode is restored)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = torch.empty(len(loader.docs), model.n_classes, device=device)
+    try:
+        for batch in loader:
+            x, mask = batch.x.to(device), batch.mask.to(device)
+            output, kept = encode_for_inference(model.encoder, x, mask, model.bptt, model.max_len)
+            out[batch.idx.to(device)] = model.head(concat_pool(output, kept)).float()
+    finally:
+        model.train(was_training)
+    return out
+
+
+class NonFiniteOutputError(ValueError):
+    """The model produced NaN or infinite probabilities: its weights or inputs are broken."""
+
+
+def check_finite(probs: Tensor, source: str) -> None:
+    """Raise ``NonFiniteOutputError`` naming ``source`` and the texts if ``probs`` is not finite.
+
+    Why an error: a NaN probability printed as a prediction (``neg nan``) looks like an answer; it
+    is a broken model, and the only honest output is none.
+    """
+    bad = (~torch.isfinite(probs)).any(dim=-1).nonzero().flatten().tolist()
+    if bad:
+        shown = ", ".join(str(i + 1) for i in bad[:10])
+        raise NonFiniteOutputError(
+            f"{source} gave NaN or infinite probabilities for text(s) {shown} of {len(probs)}; "
+            "nothing is reported. Its weights are probably damaged or diverged: retrain it, or "
+            "restore the file from a backup."
+        )
 
 
 class TextClassifier:
@@ -88,6 +178,7 @@ class TextClassifier:
             thresholds = [0.5] * len(self.label_names) if multi_label else None
         self.thresholds = list(thresholds) if thresholds is not None else None
         self.settings = dict(settings or {})
+        self.source = "the classifier"  # what errors call it; load() sets the file
 
     def __repr__(self) -> str:
         kind = "multi-label" if self.multi_label else "single-label"
@@ -119,7 +210,9 @@ class TextClassifier:
         if len(texts) == 0:
             return torch.zeros(0, len(self.label_names))
         loader = ClasLoader(self.numericalize(list(texts)), bs=bs, bptt=self.model.bptt)
-        return self.probabilities(predict_logits(self.model, loader)).cpu()
+        probs = self.probabilities(inference_logits(self.model, loader)).cpu()
+        check_finite(probs, self.source)
+        return probs
 
     def decide(self, probs: Tensor) -> list:
         """Labels from (n, n_classes) probabilities: the argmax, or (multi-label) every label whose
@@ -220,7 +313,12 @@ class TextClassifier:
 
     @classmethod
     def load(cls, folder: str | Path, map_location: str | torch.device = "cpu") -> TextClassifier:
-        """Read a classifier saved by ``save`` (a folder, or the ``classifier.pt`` file itself)."""
+        """Read a classifier saved by ``save`` (a folder, or the ``classifier.pt`` file itself).
+
+        Verified first (``checkpoint.load_checkpoint``): the file against the run's
+        ``manifest.json`` (when the folder has one), every weight against its sha256 and for
+        finiteness.
+        """
         path = Path(folder)
         if path.is_dir():
             path = path / FILENAME
@@ -233,7 +331,7 @@ class TextClassifier:
             )
         model = ULMFiTClassifier.from_hparams(extra["hparams"])
         ckpt.load_into(model, state, source=str(path))
-        return cls(
+        classifier = cls(
             model.to(map_location),
             state["itos"],
             extra["label_names"],
@@ -241,6 +339,8 @@ class TextClassifier:
             thresholds=extra.get("thresholds"),
             settings=extra.get("settings"),
         )
+        classifier.source = str(path)
+        return classifier
 
 
 def _plain(value: Any) -> Any:
@@ -254,4 +354,4 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["TextClassifier", "Contributions", "FILENAME"]
+__all__ = ["TextClassifier", "Contributions", "FILENAME", "NonFiniteOutputError", "check_finite"]

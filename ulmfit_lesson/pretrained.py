@@ -26,13 +26,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import tarfile
 import tempfile
-from collections.abc import Mapping
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from .checkpoint import CheckpointError, check_weights, verify_manifest
 from .config import AWDLSTMConfig
 from .models import LanguageModel, build_language_model
 
@@ -199,23 +203,84 @@ def _find_files(folder: Path) -> tuple[Path, Path]:
 
 
 def _load_folder(
-    folder: Path, drop_mult: float, dropouts: dict[str, float] | None
+    folder: Path,
+    drop_mult: float,
+    dropouts: dict[str, float] | None,
+    name: Callable[[Path], str] = str,
 ) -> tuple[LanguageModel, list[str]]:
-    weights_path, itos_path = _find_files(folder)
-    itos = read_itos(itos_path)
-    raw = torch.load(weights_path, map_location="cpu", weights_only=True)
-    if isinstance(raw, Mapping) and isinstance(raw.get("model"), Mapping):
-        raw = raw["model"]  # saved by fastai's Learner.save with the optimizer state
+    """Build the model of a model-zoo folder, checking every file before trusting it.
+
+    ``name`` turns a path into what error messages call it: an archive's members are extracted to a
+    temporary folder that is gone by the time a user reads the message, so ``load_fastai_lm`` names
+    them ``archive.tgz: member`` instead. A ``manifest.json`` beside the files (sha256 of each) is
+    checked first when there is one.
+    """
+    try:
+        verify_manifest(folder)
+        weights_path, itos_path = _find_files(folder)
+        itos = read_itos(itos_path)
+    except (ValueError, FileNotFoundError) as err:
+        raise type(err)(_renamed(str(err), folder, name)) from None
+    raw = _read_weights(weights_path, name(weights_path))
     state_dict = fastai_to_ours(raw)
-    model = build_language_model(dropouts=dropouts, drop_mult=drop_mult, **infer_sizes(state_dict))
-    check_state_dict(model, state_dict, str(weights_path))
+    try:
+        model = build_language_model(
+            dropouts=dropouts, drop_mult=drop_mult, **infer_sizes(state_dict)
+        )
+        check_state_dict(model, state_dict, name(weights_path))
+    except ValueError as err:
+        raise CheckpointError(f"{name(weights_path)}: {err}") from None
+    check_weights(state_dict, None, name(weights_path))  # a NaN weight is an error, not a model
     if len(itos) != model.config.vocab_size:
-        raise ValueError(
-            f"{itos_path} has {len(itos)} tokens but the embedding in {weights_path} has "
-            f"{model.config.vocab_size} rows"
+        raise CheckpointError(
+            f"{name(itos_path)} has {len(itos)} tokens but the embedding in {name(weights_path)} "
+            f"has {model.config.vocab_size} rows"
         )
     model.load_state_dict(state_dict, strict=True)
     return model.eval(), itos
+
+
+def _renamed(message: str, folder: Path, name: Callable[[Path], str]) -> str:
+    """``message`` with every path under ``folder`` written as ``name`` writes it."""
+    if name is str:
+        return message
+    for path in sorted(folder.rglob("*"), key=lambda p: -len(str(p))):  # longest first
+        message = message.replace(str(path), name(path))
+    return message.replace(str(folder), name(folder))
+
+
+def _read_weights(path: Path, shown: str) -> dict[str, Tensor]:
+    """The state dict in ``path`` (``torch.load(weights_only=True)``), or ``CheckpointError``.
+
+    Refused, naming ``shown``: a file ``torch.load`` cannot read (text, a truncated or foreign file,
+    a pickle asking for Python globals), and one holding anything but a mapping of names to tensors
+    (a bare tensor, a list, a whole pickled model).
+    """
+    try:
+        with warnings.catch_warnings():  # torch's remarks on a foreign pickle; the error says more
+            warnings.simplefilter("ignore", UserWarning)
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged file can fail anywhere in the zip or pickle readers
+        # The first sentence only: torch goes on to suggest weights_only=False, unsafe advice here.
+        first = str(err).splitlines()[0].split(". ")[0] if str(err) else ""
+        why = "asks to import Python objects" if "Unsupported global" in str(err) else "unreadable"
+        raise CheckpointError(
+            f"{shown} is not a PyTorch state dict ({why}: {type(err).__name__}: {first}); "
+            f"{path.stat().st_size:,} bytes. A truncated download or the wrong file?"
+        ) from None
+    if isinstance(raw, Mapping) and isinstance(raw.get("model"), Mapping):
+        raw = raw["model"]  # saved by fastai's Learner.save with the optimizer state
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(
+            f"{shown} holds a {type(raw).__name__}, not a state dict (names -> tensors)"
+        )
+    bad = [str(k) for k, v in raw.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointError(
+            f"{shown} is not a state dict: {len(bad)} entries are not named tensors "
+            f"({', '.join(bad[:5])})"
+        )
+    return dict(raw)
 
 
 def load_fastai_lm(
@@ -231,8 +296,10 @@ def load_fastai_lm(
             default); they are not stored in the file.
     Returns: ``(model, itos)``; the model is in eval mode (call ``.train()`` to fine-tune), float32,
     on the CPU, with sizes read from the file (vocab, emb, hidden, layers).
-    Raises: ``ValueError`` listing every missing/unexpected key and shape mismatch, or naming
-    an unsafe vocabulary pickle; ``FileNotFoundError`` if the files are not there.
+    Raises: ``ValueError`` (``CheckpointError`` for the weights) naming the file - for an archive,
+    the archive and the member - that is unreadable, not an archive, not a state dict, holds
+    non-finite weights, does not fit (every missing/unexpected key and shape mismatch), or is an
+    unsafe vocabulary pickle; ``FileNotFoundError`` if the files are not there.
     Paper: ULMFiT §3.1 (the general-domain LM), §4.1 (its architecture).
     """
     path = Path(source)
@@ -247,8 +314,23 @@ def load_fastai_lm(
         from .registry import safe_extract  # only archives and registry names need the registry
 
         with tempfile.TemporaryDirectory(prefix="ulmfit-lm-") as tmp:
-            safe_extract(path, tmp)
-            return _load_folder(Path(tmp), drop_mult, dropouts)
+            try:
+                safe_extract(path, tmp)
+            except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+                if isinstance(err, ValueError) and "refusing" in str(err):
+                    raise  # an unsafe member: safe_extract's message names it
+                detail = " ".join(str(err).split())  # tarfile lists each method tried, a line each
+                raise CheckpointError(
+                    f"{path} is not a readable {''.join(path.suffixes[-2:]) or 'archive'} "
+                    f"({type(err).__name__}: {detail}); {path.stat().st_size:,} bytes. A "
+                    "truncated download, or another kind of file renamed?"
+                ) from None
+
+            def member(p: Path) -> str:  # the archive and the member, not the temporary path
+                inside = p.relative_to(tmp).as_posix() if p != Path(tmp) else ""
+                return f"{path}: {inside}" if inside else str(path)
+
+            return _load_folder(Path(tmp), drop_mult, dropouts, name=member)
     from . import registry
 
     if str(source) not in registry.REGISTRY:
@@ -367,6 +449,50 @@ def match_embeddings(
     return state_dict
 
 
+# ----------------------------------------------------------------------------- the course's model
+
+_on_mirror: dict[str, bool] = {}
+
+
+def served_by_mirror(name: str) -> bool:
+    """Does the room's mirror (``ULMFIT_MIRROR``) serve the local-only entry ``name``? (One HEAD
+    request, remembered for the session; False when no mirror is set or it does not answer.)"""
+    import urllib.request
+
+    from . import registry
+
+    url = registry.source_url(name, registry.get_entry(name).files[0])
+    if not registry.mirror_base() or url is None:
+        return False
+    if url not in _on_mirror:
+        try:
+            request = urllib.request.Request(url, method="HEAD")
+            with urllib.request.urlopen(request, timeout=5) as response:
+                _on_mirror[url] = response.status == 200
+        except OSError:
+            _on_mirror[url] = False
+    return _on_mirror[url]
+
+
+def course_model(direction: str = "fwd") -> str:
+    """The registry name of the pretrained LM the course uses, chosen in this one place.
+
+    The course's own ``general-fwd``/``general-bwd`` (small, made for this course, quoted in the
+    notebooks) when they are on this machine (workshop kit, ``ULMFIT_DATA``, the cache) or on the
+    room's mirror; otherwise fastai's ``wt103-fwd``/``wt103-bwd``, the paper's own WikiText-103
+    models (ULMFiT §3.1), which anyone can download (about 100 MB each, once).
+    ``direction``: ``'fwd'``, or ``'bwd'`` for the backward LM of the paper's ensemble (§3.3).
+    """
+    from . import registry
+
+    if direction not in ("fwd", "bwd"):
+        raise ValueError(f"direction must be 'fwd' or 'bwd', not {direction!r}")
+    general = f"general-{direction}"
+    if registry.available_locally(general) or served_by_mirror(general):
+        return general
+    return f"wt103-{direction}"
+
+
 __all__ = [
     "ItosUnpickler",
     "read_itos",
@@ -377,4 +503,6 @@ __all__ = [
     "ours_to_fastai",
     "infer_sizes",
     "check_state_dict",
+    "course_model",
+    "served_by_mirror",
 ]

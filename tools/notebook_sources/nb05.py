@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/, for make_notebooks
 
-from make_notebooks import code, md  # noqa: E402
+from make_notebooks import code, md, pretrained_choice  # noqa: E402
 
 FILENAME = "05_lm_finetuning.ipynb"
 
@@ -31,8 +31,8 @@ CELLS = [
     2. build the fine-tuning vocabulary, and check that new words start from the **mean embedding**;
     3. compute **discriminative learning rates** and say why lower layers learn more slowly;
     4. compute a **slanted triangular** learning rate by hand, and compare it with one-cycle;
-    5. fine-tune `general-fwd` on the training verses and compare perplexity, generated text and
-       embeddings before and after.
+    5. fine-tune the pretrained language model on the training verses and compare perplexity,
+       generated text and embeddings before and after.
     """),
     code("""
     %matplotlib inline
@@ -45,29 +45,31 @@ CELLS = [
     import torch
     from IPython.display import display
 
-    from ulmfit_lesson import (config, datasets, explain, exercises_lm, generate, lm_recipes, pretrained,
-                               schedules, tokenizer, widgets, widgets_lm)
+    from ulmfit_lesson import (config, corpus_builder, datasets, explain, exercises_lm, generate, lm_recipes,
+                               pretrained, schedules, tokenizer, widgets, widgets_lm, workshop)
     from ulmfit_lesson.vocab import Vocab
 
     QUICK = config.is_quick()
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
     RUNS = config.REPO_ROOT / "runs"  # where the notebooks keep their models (not in git)
     """),
+    pretrained_choice(),
     code("""
     widgets_lm.draw_ulmfit_stages(highlight=2)
     """),
     md("""
     ## 1. Domain shift: the poems are not Wikipedia
 
-    The language model of notebook 04 learned from encyclopedia articles, speeches, the Bible and
-    Shakespeare. Compare what it read with what it will have to read now. Below: the words whose
-    share of the text is most *higher* in the poems' training verses than in the general corpus
-    (its validation set, 165,000 tokens), and the share of two markers.
+    The language model of notebook 04 learned from general text: Wikipedia (`wt103-fwd`), or
+    encyclopedia articles, speeches, the Bible and Shakespeare (`general-fwd`). Compare general text
+    with what the model will have to read now. Below: the words whose share of the text is most
+    *higher* in the poems' training verses than in the course's general corpus (its validation set,
+    165,000 tokens; notebook 04 says where it comes from), and the share of two markers.
     """),
     code("""
     poems_train = datasets.load_poem_sentiment("train", view="all")  # every verse: stage 2 needs no labels
     poems_dev = datasets.load_poem_sentiment("dev", view="all")
-    general_valid = datasets.load_general_corpus("valid")
+    general_valid = corpus_builder.load_pretraining_corpus("valid")
     poem_tokens = tokenizer.tokenize_texts(poems_train.text)
     dev_tokens = tokenizer.tokenize_texts(poems_dev.text)
     general_tokens = tokenizer.tokenize_texts(general_valid.text)
@@ -107,10 +109,11 @@ CELLS = [
     The pretrained vocabulary knows most poem words already (notebook 01), but not all. Stage 2
     keeps every pretrained word (with its trained embedding) and **adds** the poems' words it
     lacks. `lm_recipes.finetune_vocab` does it; we keep new words seen at least twice (fastai's
-    default of three would add only three words on a corpus this small).
+    default of three would add only three words to `general-fwd`'s vocabulary on a corpus this
+    small).
     """),
     code("""
-    general, general_itos = pretrained.load_fastai_lm("general-fwd", drop_mult=lm_recipes.FINETUNE_DROP_MULT)
+    general, general_itos = pretrained.load_fastai_lm(PRETRAINED, drop_mult=lm_recipes.FINETUNE_DROP_MULT)
     MIN_FREQ = 2
     vocab = lm_recipes.finetune_vocab(general_itos, poem_tokens, min_freq=MIN_FREQ)
     new_words = vocab.itos[len(general_itos):]
@@ -145,12 +148,12 @@ CELLS = [
     """),
     code("""
     matched = pretrained.match_embeddings(general, general_itos, vocab.itos)
-    old_emb = general.encoder.encoder.weight.detach()   # (26856, 400)
-    new_emb = matched.encoder.encoder.weight.detach()   # (26856 + new words, 400)
+    old_emb = general.encoder.encoder.weight.detach()   # (pretrained vocabulary, 400): (26856, 400) for general-fwd
+    new_emb = matched.encoder.encoder.weight.detach()   # (pretrained vocabulary + new words, 400)
     n_old = len(general_itos)
     mean_row = old_emb.mean(0)
 
-    real = [i for i, w in enumerate(general_itos) if w != "xxfake"]  # the 8 "xxfake" fillers (notebook 01) share one row
+    real = [i for i, w in enumerate(general_itos) if w != "xxfake"]  # "xxfake" fillers (notebook 01; general-fwd has 8) share one row
     assert torch.equal(new_emb[real], old_emb[real])                              # known words: their own rows
     assert torch.allclose(new_emb[n_old:], mean_row.expand(len(new_words), -1))   # new words: the mean row
     assert matched.decoder.decoder.weight is matched.encoder.encoder.weight       # still tied
@@ -284,7 +287,8 @@ CELLS = [
         out_dir = RUNS / "poems_lm"
     print(f"fine-tuning on {len(poem_tokens)} training verses ({sum(map(len, poem_tokens)):,} tokens), "
           f"validating on {len(dev_texts)} dev verses; {options}")
-    print("takes about", "30 seconds" if QUICK else "2 minutes", "on a 2-core laptop CPU (seconds on a GPU)")
+    print("takes about", "30 seconds" if QUICK else "2 minutes", "on a 2-core laptop CPU with general-fwd",
+          "(longer with wt103-fwd's 60,000-word output layer; seconds on a GPU)")
     start = time.time()
     result = lm_recipes.finetune_lm(
         (matched, vocab.itos), poems_train.text.tolist(), dev_texts,
@@ -314,14 +318,16 @@ CELLS = [
     md("""
     The perplexity of the dev verses falls steeply — and these verses were never trained on. The
     frozen epoch alone, which only moved the embeddings and the decoder, does much of it: the easy
-    lessons live in the output layer. `docs/lm_results.md` takes the loss apart token by token:
-    before fine-tuning, the model paid 8.6 nats for each verse's `xxbos` (in the general corpus a
-    document starts every ~10,000 tokens) and 11.4 nats for the lowercase word after it (it
-    expected `xxmaj`) — 27% of its dev loss; after fine-tuning these cost 1.1 and 5.6 nats.
+    lessons live in the output layer. `docs/lm_results.md` takes the loss apart token by token for
+    `general-fwd`: before fine-tuning, the model paid 8.6 nats for each verse's `xxbos` (in the
+    general corpus a document starts every ~10,000 tokens) and 11.4 nats for the lowercase word
+    after it (it expected `xxmaj`) — 27% of its dev loss; after fine-tuning these cost 1.1 and 5.6
+    nats.
 
     Why only one epoch with everything unfrozen? With 8,640 training tokens the model soon
-    memorises its verses: in the same document, four unfrozen epochs took the training loss from
-    5.1 to 3.7 while the dev perplexity went *up*, from 178 after the first epoch to 196. Falling
+    memorises its verses: in the same document, four unfrozen epochs of `general-fwd` took the
+    training loss from 5.1 to 3.7 while the dev perplexity went *up*, from 178 after the first
+    epoch to 196. Falling
     training loss, rising validation loss: overfitting. (Stronger dropout, `drop_mult=1.0`,
     overfits less; fastbook's 0.3 was chosen for IMDb's 100,000 reviews.)
 
@@ -361,7 +367,8 @@ CELLS = [
     widgets_lm.show_generations(texts);
     """),
     md("""
-    Before, the model continues in the voice of what it read most (often the Bible). After, the
+    Before, the model continues in the voice of what it read most (for `general-fwd` often the
+    Bible; `wt103-fwd` read only Wikipedia). After, the
     same prompt leads into the poems' world — seasons, time, love and pain — in verse-like phrases.
     (In quick mode it has had only a few steps; expect small changes.)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/, for make_notebooks
 
-from make_notebooks import code, md  # noqa: E402
+from make_notebooks import code, md, pretrained_choice  # noqa: E402
 
 FILENAME = "06_the_classifier.ipynb"
 
@@ -44,7 +44,7 @@ CELLS = [
     from IPython.display import HTML, display
 
     from ulmfit_lesson import (clas_loader, clas_recipes, classifier, config, datasets, explain,
-                               exercises_clas, lm_recipes, tokenizer, widgets_clas)
+                               exercises_clas, lm_recipes, pretrained, tokenizer, widgets_clas, workshop)
     from ulmfit_lesson.awd_lstm import AWDLSTM
     from ulmfit_lesson.predict import TextClassifier
     from ulmfit_lesson.vocab import Vocab
@@ -53,6 +53,7 @@ CELLS = [
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
     RUNS = config.REPO_ROOT / "runs"  # where the notebooks keep their models (not in git)
     """),
+    pretrained_choice(),
     md("""
     ## 1. From a language model to a classifier
 
@@ -70,12 +71,13 @@ CELLS = [
     print(classifier.__doc__.split("\\n\\n")[1])
     """),
     md("""
-    To look inside we need an encoder. We load the pretrained `general-fwd` language model
-    (notebook 04) and build a classifier from it with `build_classifier`: it copies the encoder's
-    weights and adds a fresh, random head. Nothing is trained yet; that comes in section 7.
+    To look inside we need an encoder. We load the pretrained language model chosen above
+    (`PRETRAINED`, notebook 04) and build a classifier from it with `build_classifier`: it copies
+    the encoder's weights and adds a fresh, random head. Nothing is trained yet; that comes in
+    section 7.
     """),
     code("""
-    lm_model, itos = lm_recipes.load_lm("general-fwd")
+    lm_model, itos = lm_recipes.load_lm(PRETRAINED)
     vocab = Vocab(itos)
     torch.manual_seed(0)
     demo = classifier.build_classifier(lm_model, n_classes=2, vocab=vocab).eval()
@@ -293,8 +295,9 @@ CELLS = [
     md("""
     A few things to notice:
 
-    - The head is tiny — about 60,000 parameters against 31 million in the encoder. It is the only
-      part that starts from random numbers.
+    - The head is tiny — about 60,000 parameters against tens of millions in the encoder (31
+      million with `general-fwd`'s vocabulary; the table counts yours). It is the only part that
+      starts from random numbers.
     - **BatchNorm** rescales each pooled feature to zero mean and unit variance over the batch (with
       running averages at prediction time). The pooled features of a language model have very
       different scales; normalising them lets one learning rate suit all of them.
@@ -358,8 +361,9 @@ CELLS = [
     """),
     md("""
     The classifier should start from the language model **fine-tuned on the poems** (stage 2,
-    notebook 05 saves it under `runs/`). If it is not there, we fall back to the general
-    `general-fwd` model — it works, a little less well (notebook 07 measures by how much).
+    notebook 05 saves it under `runs/`). If it is not there, we fall back to the pretrained
+    general-domain model itself (`PRETRAINED`) — it works, a little less well (notebook 07
+    measures by how much).
     """),
     code("""
     finetuned = RUNS / "poems_lm"  # written by notebook 05 in full mode
@@ -369,7 +373,7 @@ CELLS = [
     else:
         lm_source = (lm_model, itos)
         print("no fine-tuned language model under runs/ (run notebook 05 first to use one);")
-        print("starting from general-fwd, pretrained on general English only")
+        print(f"starting from {PRETRAINED}, pretrained on general English only")
     """),
     md("""
     The settings are the paper's (§4.1): batch size 64, peak learning rate 0.01 for the top group,
@@ -554,7 +558,7 @@ CELLS = [
     2. Why can padding *after* a document never change its prediction, while padding *before* it can?
     3. With `max_len = 1400`, what happens to a 5,000-token review: which tokens influence the
        prediction, and which receive gradients?
-    4. The head has ~60k parameters and the encoder 31M. Why train the head alone first, rather
+    4. The head has ~60k parameters and the encoder tens of millions. Why train the head alone first, rather
        than everything from the start at a small learning rate?
     5. A sad verse gets 0.95 `positive`, and its contributions show one bright green word. Name
        two different explanations, and how you would tell them apart.

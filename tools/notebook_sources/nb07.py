@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/, for make_notebooks
 
-from make_notebooks import code, md  # noqa: E402
+from make_notebooks import code, md, pretrained_choice  # noqa: E402
 
 FILENAME = "07_why_ulmfit_works.ipynb"
 
@@ -40,13 +40,15 @@ CELLS = [
     import numpy as np
     import pandas as pd
 
-    from ulmfit_lesson import baselines, clas_recipes, config, datasets, exercises_clas, lm_recipes
+    from ulmfit_lesson import (baselines, clas_recipes, config, datasets, exercises_clas, lm_recipes, pretrained,
+                               workshop)
 
     QUICK = config.is_quick()
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
     RUNS = config.REPO_ROOT / "runs"
     RESULTS = config.REPO_ROOT / "experiments" / "results"  # written by experiments/run.py, if it was run
     """),
+    pretrained_choice(),
     md("""
     ## 1. The paper's evidence
 
@@ -127,14 +129,14 @@ CELLS = [
     (section 5) repeat every run with several seeds.
 
     The language model all ULMFiT runs start from is loaded once: the poems-fine-tuned one from
-    notebook 05 if it is there, otherwise `general-fwd`.
+    notebook 05 if it is there, otherwise the general-domain model itself (`PRETRAINED`).
     """),
     code("""
     finetuned = RUNS / "poems_lm"  # written by notebook 05 in full mode
     finetuned = finetuned if (finetuned / "lm.pt").is_file() else None
-    GENERAL = lm_recipes.load_lm("general-fwd")
+    GENERAL = lm_recipes.load_lm(PRETRAINED)
     LM = lm_recipes.load_lm(finetuned) if finetuned is not None else GENERAL
-    print("ULMFiT runs start from", finetuned or "general-fwd (run notebook 05 for the fine-tuned LM)")
+    print("ULMFiT runs start from", finetuned or f"{PRETRAINED} (run notebook 05 for the fine-tuned LM)")
     """),
     md("""
     One helper runs one experiment: a label-balanced sample of `n_train` training verses, a
@@ -233,7 +235,7 @@ CELLS = [
         "no gradual unfreezing (Full + discr + stlr)": dict(gradual_unfreezing=False),
     }
     if finetuned is not None and not QUICK:
-        variants["no LM fine-tuning (general-fwd)"] = dict(lm=GENERAL)
+        variants[f"no LM fine-tuning ({PRETRAINED})"] = dict(lm=GENERAL)
     print(f"{len(variants) - 1} more runs on {N_ABLATION} verses (ULMFiT and from scratch are reused from the curve); about",
           "20 seconds" if QUICK else "2 minutes")
     at_size = curve.n_train == curve.n_train[(curve.n_train - N_ABLATION).abs().idxmin()]
@@ -280,7 +282,8 @@ CELLS = [
     recipe with LM fine-tuning, several seeds, on the test split — and write one CSV per experiment
     to `experiments/results/full/` (their quick versions to `results/quick/`): one row per run and
     seed, with its `accuracy` and `macro_f1`. Whatever has been run on this machine is drawn here as
-    the mean over seeds, with the standard deviation between seeds as error bars:
+    the mean over seeds, with the standard deviation between seeds as error bars (the README's
+    figures come from runs with `general-fwd`):
     """, slide=True),
     code("""
     found = []
@@ -316,17 +319,18 @@ CELLS = [
     md("""
     The experiments also repeat the paper's last trick, which this notebook leaves out: a **forward
     and a backward** classifier, their probabilities averaged (`python experiments/run.py ensemble`).
-    The paper gains about half a point of error on IMDb from it; on the poems (5 seeds) the average
-    gains about a point of accuracy over the forward classifier alone, less than the spread between
-    seeds (README, "Forward + backward ensemble").
+    The backward model is `pretrained.course_model("bwd")`: `general-bwd`, or fastai's `wt103-bwd`.
+    The paper gains about half a point of error on IMDb from it; on the poems (5 seeds, with
+    `general-fwd` and `general-bwd`) the average gains about a point of accuracy over the forward
+    classifier alone, less than the spread between seeds (README, "Forward + backward ensemble").
     """),
     md("""
     ### Can a better stage 3 beat fastai's recipe? Choose on dev, report on test
 
-    fastai's recipe on the same `general-fwd` weights scores 0.708 accuracy / 0.551 macro-F1 on the
-    test verses; ours, with fastai's classifier dropouts (`drop_mult` 0.5, the package's default at
-    the time), landed level with it. To do better we tried a handful of stage-3
-    variants (`experiments.TUNING`: label smoothing, more dropout, fastbook's falling learning rates,
+    The course's experiments were run with `general-fwd`. fastai's recipe on those weights scores
+    0.708 accuracy / 0.551 macro-F1 on the test verses; ours, with fastai's classifier dropouts
+    (`drop_mult` 0.5, the package's default at the time), landed level with it. To do better we
+    tried a handful of stage-3 variants (`experiments.TUNING`: label smoothing, more dropout, fastbook's falling learning rates,
     more epochs) and scored each on the dev verses *and* the test verses after every epoch
     (`python experiments/run.py tuning`). The rule of the game: **choose on dev only**; the test score
     only says what the choice was worth. Each point below is one variant (mean over seeds, bars: the
@@ -345,7 +349,7 @@ CELLS = [
         for _, r in last.iterrows():
             ax.annotate(f"{r.variant} ({int(r.n_seeds)} seeds)", (r.dev_macro_f1_mean, r.macro_f1_mean),
                         fontsize=8, xytext=(4, 4), textcoords="offset points")
-        ax.axhline(0.551, color="#777", ls="--", label="fastai's recipe, same weights (test)")
+        ax.axhline(0.551, color="#777", ls="--", label="fastai's recipe on general-fwd (test)")
         ax.set_xlabel("dev macro-F1: what we choose on")
         ax.set_ylabel("test macro-F1: what we report")
         ax.legend(fontsize=8, loc="lower right")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/, for make_notebooks
 
-from make_notebooks import code, md  # noqa: E402
+from make_notebooks import code, md, pretrained_choice  # noqa: E402
 
 FILENAME = "08_emotions_goemotions.ipynb"
 
@@ -45,12 +45,14 @@ CELLS = [
     import torch
     from IPython.display import display
 
-    from ulmfit_lesson import clas_recipes, config, datasets, exercises_clas, tokenizer, widgets_clas
+    from ulmfit_lesson import (clas_recipes, config, datasets, exercises_clas, pretrained, tokenizer, widgets_clas,
+                               workshop)
 
     QUICK = config.is_quick()
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
     pd.set_option("display.max_colwidth", 120)
     """),
+    pretrained_choice(),
     md("""
     ## 1. The dataset
 
@@ -173,9 +175,9 @@ CELLS = [
     md("""
     The ULMFiT recipe would first fine-tune the language model on Reddit comments (stage 2, which
     needs no labels: all 43k comments could be used). To keep the notebook within minutes we skip
-    it (`finetune_lm=False`): `ulmfit_pipeline` still extends `general-fwd`'s vocabulary with the
-    comments' frequent new words (they start from the mean embedding), and trains the classifier
-    with discriminative learning rates and STLR over the stages above. Comments are short, so
+    it (`finetune_lm=False`): `ulmfit_pipeline` still extends the pretrained model's vocabulary
+    (`PRETRAINED`) with the comments' frequent new words (they start from the mean embedding), and
+    trains the classifier with discriminative learning rates and STLR over the stages above. Comments are short, so
     `bptt=16` as for the verses. To save more time there is no validation after every epoch: the
     classifier is evaluated once, at the end.
 
@@ -190,7 +192,7 @@ CELLS = [
     print(f"training: {EPOCHS} epochs on {N_TRAIN} comments; about", "15 seconds" if QUICK else "1-2 minutes", "on a 2-core laptop")
     start = time.time()
     ekman = clas_recipes.ulmfit_pipeline(
-        train_ek_sub, None, pretrained="general-fwd", finetune_lm=False, label_names=sorted(datasets.EKMAN),
+        train_ek_sub, None, pretrained=PRETRAINED, finetune_lm=False, label_names=sorted(datasets.EKMAN),
         stages=STAGES, bs=BS, bptt=16, seed=0, progress=False, on_epoch=report,
     ).classifier
     print(f"done in {time.time() - start:.0f} s")
@@ -217,10 +219,11 @@ CELLS = [
     Keep the scale in mind. The GoEmotions authors fine-tuned BERT on all 43k training comments and
     report a macro-F1 of about 0.64 on the Ekman groups (0.46 on the 28 labels). Our classifier saw
     1% of the data for three short epochs, with the lower layers frozen and no LM fine-tuning on
-    Reddit text; it only just beats the majority class. The experiments (`python experiments/run.py
-    goemotions`) train on 4,000 comments with the full recipe: there ULMFiT reaches 0.569 accuracy /
-    0.360 macro-F1 over 5 seeds, the best accuracy of the methods tried, but TF-IDF + logistic
-    regression, tuned for macro-F1, gets 0.430 macro-F1 (README, "GoEmotions").
+    Reddit text; with `general-fwd` it only just beats the majority class. The experiments
+    (`python experiments/run.py goemotions`) train on 4,000 comments with the full recipe: there
+    ULMFiT (with `general-fwd`) reaches 0.569 accuracy / 0.360 macro-F1 over 5 seeds, the best
+    accuracy of the methods tried, but TF-IDF + logistic regression, tuned for macro-F1, gets 0.430
+    macro-F1 (README, "GoEmotions").
 
     ## 5. Multi-label: 28 yes/no questions
 
@@ -242,7 +245,7 @@ CELLS = [
     print(f"training: {EPOCHS} epochs on {N_TRAIN} comments, 28 labels; about", "15 seconds" if QUICK else "1-2 minutes", "on a 2-core laptop")
     start = time.time()
     multi = clas_recipes.ulmfit_pipeline(
-        train_ml_sub, None, pretrained="general-fwd", finetune_lm=False, label_col="labels", multi_label=True,
+        train_ml_sub, None, pretrained=PRETRAINED, finetune_lm=False, label_col="labels", multi_label=True,
         label_names=EMOTIONS, stages=STAGES, bs=BS, bptt=16, seed=0, progress=False, on_epoch=report,
     ).classifier
     ml_clf = multi.classifier

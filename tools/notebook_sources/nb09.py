@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/, for make_notebooks
 
-from make_notebooks import code, md  # noqa: E402
+from make_notebooks import code, md, pretrained_choice  # noqa: E402
 
 FILENAME = "09_your_own_data.ipynb"
 
@@ -41,7 +41,7 @@ CELLS = [
 
     import pandas as pd
 
-    from ulmfit_lesson import clas_recipes, config, datasets, exercises_clas, widgets_clas
+    from ulmfit_lesson import clas_recipes, config, datasets, exercises_clas, pretrained, widgets_clas, workshop
     from ulmfit_lesson.predict import TextClassifier
 
     QUICK = config.is_quick()
@@ -50,6 +50,7 @@ CELLS = [
     WORK.mkdir(parents=True, exist_ok=True)
     pd.set_option("display.max_colwidth", 100)
     """),
+    pretrained_choice(),
     md("""
     ## 1. A file of your own
 
@@ -189,7 +190,7 @@ CELLS = [
 
     One call runs stages 2 and 3, each as in the previous notebooks:
 
-    1. **stage 2**: extend `general-fwd`'s vocabulary with the reviews' new words (here: those seen
+    1. **stage 2**: extend the pretrained model's vocabulary with the reviews' new words (here: those seen
        at least twice, `min_freq=2`; the default 3 suits bigger datasets), then fine-tune the
        language model on the training reviews (one epoch with only the embeddings trainable, then
        all layers with discriminative learning rates and STLR);
@@ -209,7 +210,7 @@ CELLS = [
           "about", "15 seconds" if QUICK else "2 minutes", "on a 2-core laptop")
     start = time.time()
     result = clas_recipes.ulmfit_pipeline(
-        train_df, valid_df, pretrained="general-fwd", finetune_lm=True, lm_options=lm_options, min_freq=2,
+        train_df, valid_df, pretrained=PRETRAINED, finetune_lm=True, lm_options=lm_options, min_freq=2,
         bs=16, bptt=32, seed=0, progress=False, **clas_options,
     )
     print(f"done in {time.time() - start:.0f} s")
@@ -243,13 +244,15 @@ CELLS = [
 
     The same pipeline without Python, for scripts and servers: `train-classifier` reads the files,
     runs stages 2 and 3, evaluates, and writes the classifier and a `metrics.json` to `--out`.
-    `--quick` makes it a short smoke run (drop it for the full recipe). In a notebook, `!` runs a
-    shell command; `{sys.executable}` is this kernel's Python, so the package is the same one:
+    `--pretrained` names the language model to start from (without it, the command makes the same
+    choice as `pretrained.course_model()`). `--quick` makes it a short smoke run (drop it for the
+    full recipe). In a notebook, `!` runs a shell command; `{sys.executable}` is this kernel's
+    Python, so the package is the same one, and `{PRETRAINED}` is this notebook's variable:
     """, slide=True),
     code("""
     out = WORK / "cli_model"
     print("about 40 seconds on a 2-core laptop")
-    !"{sys.executable}" -m ulmfit_lesson train-classifier --train "{train_csv}" --valid "{valid_csv}" --text-col review --label-col sentiment --out "{out}" --quick --bs 16 --lm-bs 8 --no-progress
+    !"{sys.executable}" -m ulmfit_lesson train-classifier --train "{train_csv}" --valid "{valid_csv}" --text-col review --label-col sentiment --pretrained {PRETRAINED} --out "{out}" --quick --bs 16 --lm-bs 8 --no-progress
     """),
     code("""
     metrics = json.loads((out / "metrics.json").read_text())
@@ -278,8 +281,8 @@ CELLS = [
 
     - **A backwards model.** The paper's best numbers average two classifiers: one reading
       left-to-right, one right-to-left (IMDb: 5.30% error for one model, 4.58% for the pair). The
-      course ships the backward language model (`general-bwd`), and `python experiments/run.py
-      ensemble` trains both classifiers (each text's token ids reversed for the backward one) and
+      backward language model is `pretrained.course_model("bwd")` (`general-bwd`, or fastai's
+      `wt103-bwd`), and `python experiments/run.py ensemble` trains both classifiers (each text's token ids reversed for the backward one) and
       averages their probabilities; `ulmfit_lesson/experiments.py` shows how.
     - **More text, even unlabelled.** Stage 2 needs no labels. Fine-tuning the language model on
       every text you have (`ulmfit_pipeline(..., lm_extra_texts=unlabelled_texts)`) is the paper's
@@ -287,10 +290,10 @@ CELLS = [
     - **More labels.** Notebook 07's curve keeps rising: a few hundred labelled examples are worth
       far more than tuning settings.
     - **A GPU.** Everything runs unchanged on one (`device="auto"`, the default, picks it up; the CLI
-      has `--device cuda`). Measured on an H200, a whole ULMFiT run on the poems (stages 2 and 3)
-      took 13-17 seconds, against 8-12 minutes on one core of a small CPU (`bench/results/gpu.md`),
-      which makes the full recipe, longer texts and `max_len` of 1,400 tokens comfortable. `docs/colab.md` shows how to run the course on
-      Google Colab.
+      has `--device cuda`). Measured on an H200 with `general-fwd`, a whole ULMFiT run on the poems
+      (stages 2 and 3) took 13-17 seconds, against 8-12 minutes on one core of a small CPU
+      (`bench/results/gpu.md`), which makes the full recipe, longer texts and `max_len` of 1,400
+      tokens comfortable. `docs/colab.md` shows how to run the course on Google Colab.
     - **Your language.** ULMFiT needs a language model pretrained on general text in the language
       of your data. `python -m ulmfit_lesson pretrain --corpus your_texts.txt` trains one (stage 1) on a
       corpus you provide.
