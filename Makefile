@@ -72,7 +72,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(call HASH,requirements.txt requirements-de
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev lab test lint check-notebooks test-unit test-notebooks course format hooks \
-	clean distclean browser site site-full test-browser doctor kit
+	clean distclean browser site site-full slides test-browser doctor kit
 
 help: ## show this help
 	@echo "ulmfit-lesson: make <target> [PYTHON=python3] [VENV=.venv]"
@@ -156,6 +156,10 @@ site: install node_modules/.package-lock.json ## run the notebooks (quick mode) 
 
 site-full: install node_modules/.package-lock.json ## the same in full mode
 	$(PY) tools/build_site.py $(SITE_ARGS)
+
+SLIDES_ARGS ?=
+slides: install node_modules/.package-lock.json ## the talk: deck, PDF and handout into build/slides/ (no notebook run)
+	$(PY) tools/build_talk.py --pdf $(SLIDES_ARGS)
 
 test-browser: install-dev ## the real-browser test alone
 	ULMFIT_REQUIRE_BROWSER=1 $(PY) -m pytest -p no:cacheprovider tests/browser $(PYTEST_ARGS)

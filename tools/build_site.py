@@ -12,6 +12,7 @@ What it writes (open ``build/site/index.html`` from the folder; nothing is fetch
     notebooks/NN_name.html      each notebook with its outputs and plots (images embedded as data:)
     notebooks/NN_name.ipynb     the executed copy, for download
     slides/story.slides.html    one reveal.js deck for the whole ULMFiT story
+    slides/ulmfit-talk.html     the talk (tools/build_talk.py: ~25 slides, figures, speaker notes)
     slides/NN_name.slides.html  one deck per notebook
     slides/reveal.js/           the local copy of reveal.js the decks load (from npm: `npm ci`)
     api/index.html, api/*.html  the package's API reference, generated from its docstrings
@@ -596,6 +597,7 @@ def build(
     timeout: int | None = None,
     reuse: bool = False,
     keep_going: bool = True,
+    talk: bool = False,
 ) -> BuildResult:
     """Build the site into ``out`` (see the module docstring). Notebooks that fail still get a
     page (with the traceback); ``BuildResult.failed`` lists them."""
@@ -664,6 +666,14 @@ def build(
             static_from_sub,
         )
         story = "slides/story.slides.html"
+    talk_deck, talk_problems = "", []
+    if slides and talk:  # the talk deck beside the others (make slides adds its PDFs)
+        import build_talk
+
+        try:
+            talk_deck = f"slides/{build_talk.build(out / 'slides').deck.name}"
+        except Exception as err:  # the site is still useful without it
+            talk_problems.append(f"the talk (tools/build_talk.py) failed: {err}")
     if api:
         log(f"-> API reference of {api_package}")
         build_api(out / "api", api_package)
@@ -676,6 +686,7 @@ def build(
             lead=SITE_LEAD,
             notebooks=pages,
             story=story,
+            talk=talk_deck,
             decks=slides,
             mode=mode,
             built=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -703,7 +714,7 @@ def build(
         for path in sorted(out.rglob("*.html"))
         for what in remote_loads(path)
     ]
-    return BuildResult(out, pages, mode, slides, problems)
+    return BuildResult(out, pages, mode, slides, problems + talk_problems)
 
 
 def record_times(path: Path, result: BuildResult, probe_seconds: float = 8.0) -> None:
@@ -749,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-slides", action="store_true", help="skip the reveal.js decks")
     parser.add_argument("--no-api", action="store_true", help="skip the API reference")
+    parser.add_argument("--no-talk", action="store_true", help="skip the talk deck")
     parser.add_argument(
         "--record-times",
         type=Path,
@@ -776,6 +788,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             reuse=args.reuse,
             keep_going=not args.stop_on_error,
+            talk=not args.no_talk,
         )
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)

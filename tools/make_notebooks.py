@@ -1313,14 +1313,19 @@ NOTEBOOKS: dict[str, list[tuple]] = {
 
 
 def _load_sources() -> None:
-    """Add the notebooks defined in ``tools/notebook_sources/nb*.py`` (``FILENAME``, ``CELLS``)."""
+    """Add the notebooks defined in ``tools/notebook_sources/nb*.py`` (``FILENAME``, ``CELLS``),
+    and the talk's live demo (``demo.py``, docs/giving_the_talk.md) as ``notebooks/talk/...``: it is
+    not a numbered lesson, so the site and the notebook times, which read ``notebooks/*.ipynb``,
+    leave it alone, while nbval (``pytest notebooks``) still runs it."""
     import importlib.util
 
-    for path in sorted((ROOT / "tools" / "notebook_sources").glob("nb*.py")):
+    sources = ROOT / "tools" / "notebook_sources"
+    for path in [*sorted(sources.glob("nb*.py")), sources / "demo.py"]:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        NOTEBOOKS[module.FILENAME] = module.CELLS
+        folder = "talk/" if path.stem == "demo" else ""
+        NOTEBOOKS[folder + module.FILENAME] = module.CELLS
 
 
 _load_sources()
@@ -1330,7 +1335,7 @@ def build(filename: str, cells: list[tuple]) -> str:
     """The notebook JSON text for ``cells``, with ``SETUP_CELL`` before the first code cell."""
     nb = new_notebook()
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
-    prefix = filename.split("_")[0]
+    prefix = Path(filename).name.split("_")[0]
     first_code = next(i for i, cell in enumerate(cells) if cell[0] == "code")
     cells = list(cells[:first_code]) + [code(SETUP_CELL)] + list(cells[first_code:])
     for i, (kind, text, *meta) in enumerate(cells):
@@ -1374,6 +1379,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{target} is out of date: run python tools/make_notebooks.py")
             stale += 1
         else:
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
             print(f"wrote {target}")
     return 1 if stale else 0

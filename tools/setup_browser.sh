@@ -6,6 +6,8 @@
 #   - Debian's Chromium (/usr/bin/chromium): `apt-get install chromium`, as root (CI runs as
 #     root; elsewhere sudo is tried without a password prompt). Playwright's own browser download
 #     (`npx playwright install`) is not used: it fetches from outside the package registries.
+#   - poppler-utils (pdfinfo, pdftotext, pdftoppm): the talk's test reads its PDFs with them
+#     (tests/browser/test_talk.py), installed the same way.
 #
 #   bash tools/setup_browser.sh           # install what is missing
 #   bash tools/setup_browser.sh --check   # only report; exit 1 if something is missing
@@ -66,6 +68,24 @@ else
   "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
   bin=$(chromium_bin)
   echo "setup_browser: chromium at ${bin} ($("${bin}" --version))"
+fi
+
+# --- poppler-utils (the talk's PDF checks) ---------------------------------------------------------
+if command -v pdfinfo >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then
+  echo "setup_browser: poppler-utils present ($(pdfinfo -v 2>&1 | head -n 1))"
+elif (( check_only )); then
+  echo "setup_browser: poppler-utils not installed (apt-get install poppler-utils)" >&2
+  missing=1
+elif [[ $(id -u) -eq 0 ]] || (command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null); then
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+  echo "setup_browser: apt-get install poppler-utils"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get install -y -qq poppler-utils >/dev/null \
+    || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq poppler-utils >/dev/null; }
+else
+  echo "setup_browser: poppler-utils is missing; install it as root: apt-get install -y poppler-utils" >&2
+  exit 1
 fi
 
 exit "${missing}"
