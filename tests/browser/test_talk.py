@@ -139,7 +139,7 @@ def test_slide_source_is_complete(tmp_path):
     for name in used:
         assert (tmp_path / "figures" / name).stat().st_size > 1_000, name
     results_md = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
-    quoted = f"fine-tuned BERT-base {talk_figures.BERT_BASE_POEMS_ACC:.3f} accuracy (published)"
+    quoted = f"fine-tuned BERT-base {talk_figures.BERT_BASE_POEMS_ACC:.3f} accuracy (published"
     assert quoted in results_md, (
         "the slides' BERT-base figure is not the one docs/results.md quotes"
     )
