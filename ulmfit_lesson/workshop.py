@@ -915,8 +915,9 @@ def check_notebooks(probe_seconds: float | None = None, times: dict | None = Non
                 f"machine's speed probe and, for the LM-heavy notebooks, by 1 + share x "
                 f"({LM_STEP_FACTOR} - 1), where {LM_STEP_FACTOR}x is the cost of an LM training "
                 f"step with {VOCAB_SIZES['wt103']:,} words against {VOCAB_SIZES['general']:,} "
-                f"(measured 1.2x, counted 1.4x) and share the part of the notebook's time in LM "
-                f"passes ({shares}; reasoned, not measured); download time not included"
+                "(1.04-1.07x measured in CPU time, bench/results/vocab_cost.md) and share the "
+                f"part of the notebook's time in LM passes ({shares}; reasoned, not measured); "
+                "download time not included"
             )
         checks.append(Check("model", "info", detail))
     downloads = {name: size for plan in plans for name, size in plan.downloads}
