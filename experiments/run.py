@@ -7,6 +7,7 @@ forward+backward ensemble) and write CSV + PNG + a markdown summary (mean ± std
     python experiments/run.py tuning-cv --task poems-binary   # cross-validation on the binary view
     python experiments/run.py tuning-cv --no-lm-ft            # the same folds without stage 2
     python experiments/run.py ablations --device cuda --seed 3 --out DIR   # one seed, on a GPU
+    python experiments/run.py goemotions-imbalance --sizes 1000 4000 all   # issue 22 (not in 'all')
 
 Results go to ``<out>/quick/`` or ``<out>/full/`` so the two are never mixed up. Needs the data and
 the pretrained LMs: ``export ULMFIT_DATA=/path/to/data:/path/to/pretrained``.
@@ -30,6 +31,7 @@ from ulmfit_lesson import experiments as ex
 EXPERIMENTS = (
     "poems", "ablations", "sample-efficiency", "goemotions", "ensemble", "tuning", "tuning-cv",
 )  # fmt: skip
+EXTRA = ("goemotions-imbalance",)  # run only when named, not by 'all'
 POEM_TASKS = ("poems-3class", "poems-binary")
 
 
@@ -94,6 +96,8 @@ def outputs(name: str) -> list[tuple[str, list[str], str]]:
         return [("sample_efficiency_poems-3class", ["method", "size"], "curve")]
     if name == "goemotions":
         return [("compare_goemotions-ekman", ["method"], "bar")]
+    if name == "goemotions-imbalance":
+        return [("imbalance_goemotions-ekman", ["size", "method", "treatment"], "bar")]
     if name == "tuning":
         return [("tuning_poems-3class", ["variant"], "bar")]
     if name == "tuning-cv":
@@ -102,7 +106,7 @@ def outputs(name: str) -> list[tuple[str, list[str], str]]:
 
 
 def run(name: str, seeds: list[int], quick: bool, out: Path, task: str = "poems-3class",
-        no_lm_ft: bool = False) -> None:  # fmt: skip
+        no_lm_ft: bool = False, sizes: list | None = None) -> None:  # fmt: skip
     kw = dict(seeds=seeds, quick=quick, out=out, verbose=True)
     if name == "poems":
         for task in POEM_TASKS:
@@ -113,6 +117,8 @@ def run(name: str, seeds: list[int], quick: bool, out: Path, task: str = "poems-
         ex.sample_efficiency("poems-3class", **kw)
     elif name == "goemotions":
         ex.goemotions_compare(**kw)
+    elif name == "goemotions-imbalance":  # sizes: None = the default subset (GOEMOTIONS_SIZES)
+        ex.goemotions_imbalance(sizes=sizes or [None], **kw)
     elif name == "ensemble":
         ex.ensemble("poems-3class", **kw)
         ex.ensemble("goemotions-ekman", **kw)
@@ -163,6 +169,9 @@ def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_ask
             )
         if kind == "curve":
             plot(df, "size", out / f"{stem}.png", stem)
+        elif len(by) > 1:  # one bar per combination of the group-by columns
+            label = summary[by].astype(str).agg(" / ".join, axis=1)
+            bar_plot(summary.assign(setting=label), "setting", out / f"{stem}.png", stem)
         else:
             bar_plot(summary, by[0], out / f"{stem}.png", stem)
         lines += [f"![{stem}]({stem}.png)", ""]
@@ -171,9 +180,14 @@ def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_ask
     return text
 
 
+def _size(value: str) -> int | str:
+    """A --sizes entry: a number of training comments, or 'all'."""
+    return value if value == "all" else int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiment", choices=[*EXPERIMENTS, "all"])
+    parser.add_argument("experiment", choices=[*EXPERIMENTS, *EXTRA, "all"])
     parser.add_argument("--quick", action="store_true", help="the minutes-on-a-CPU version")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
@@ -181,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the poems' view that tuning and tuning-cv select on")  # fmt: skip
     parser.add_argument("--no-lm-ft", action="store_true",
                         help="tuning-cv: the default recipe without stage 2, on the same folds")  # fmt: skip
+    parser.add_argument("--sizes", nargs="+", type=_size, default=None,
+                        help="goemotions-imbalance: training sizes, ints or 'all' (default: the "
+                        "subset of experiments.GOEMOTIONS_SIZES)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=None,
                         help="run this one seed only (to spread seeds over processes)")  # fmt: skip
     parser.add_argument("--device", default="cpu",
@@ -210,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         wall = None
         if not args.summarize_only:
             start = time.time()
-            run(name, seeds, args.quick, out, args.task, args.no_lm_ft)
+            run(name, seeds, args.quick, out, args.task, args.no_lm_ft, args.sizes)
             wall = time.time() - start
         print(summarize(name, out, args.quick, wall, len(seeds)))
     return 0

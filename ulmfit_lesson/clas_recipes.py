@@ -31,7 +31,12 @@ Each switch is a parameter, so the paper's ablations (Table 6: LM fine-tuning va
 Three switches go beyond the paper, for small datasets (measured on the poems by
 ``experiments.tune_stage3``): ``stages`` entries may carry their own peak learning rate (fastbook's
 plan lowers it as layers thaw), ``label_smoothing`` (MultiFiT's classifier) and ``keep_best`` (end on
-the best validation epoch's weights).
+the best validation epoch's weights). Two more, for imbalanced classes (GoEmotions), also beyond
+the paper, which trains on plain cross-entropy and predicts the argmax: ``class_weights=
+"balanced"`` (smoothed inverse-frequency weights in the loss, ``balanced_class_weights``) and
+``tune_decision="macro_f1"`` (per-class offsets, or multi-label thresholds, tuned on the validation
+set for macro-F1; stored with the classifier and used by ``predict``). Both are off by default;
+which to turn on is to be chosen on dev (issue 22's experiments), never on test.
 
 ``ulmfit_pipeline`` chains stage 2 (``lm_recipes.finetune_lm``) and stage 3 for DataFrames; the CLI
 and the notebooks use it. The metrics (accuracy, macro-F1, confusion matrix, per-label thresholds)
@@ -79,7 +84,9 @@ from .metrics import (
     metrics_from_probs,
     multilabel_counts,
     multilabel_metrics,
+    tune_class_offsets,
     tune_thresholds,
+    tuned_and_untuned,
 )
 from .models import LanguageModel
 from .predict import TextClassifier
@@ -113,6 +120,9 @@ CLAS_EPOCHS = 10
 CLAS_GRAD_CLIP = 25.0  # fastai v0.7 train_clas.py: learn.clip = 25
 KEEP_BEST_METRICS = {"accuracy": max, "macro_f1": max, "valid_loss": min}  # metric -> better one
 TRAIN_STATE_KIND = "classifier_train_state"  # extra["kind"] of train_classifier's checkpoints
+CLASS_WEIGHT_POWER = 0.5  # class_weights="balanced": the square root of inverse frequency
+CLASS_WEIGHTS = (None, "balanced")
+TUNE_DECISIONS = (None, "macro_f1")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -329,8 +339,13 @@ class ClassifierResult:
 
     ``history``: one record per epoch: ``epoch``, ``stage``, ``freeze_to``, ``trainable_groups``,
     ``train_loss``, ``valid_loss``, ``accuracy``, ``macro_f1``, ``lrs`` (the stage's peak LR per
-    group), ``seconds``. ``metrics``: the final validation metrics (with tuned thresholds for multi-label).
+    group), ``seconds``. ``metrics``: the final validation metrics, under the plain rule (argmax;
+    0.5 per label) and, where one was tuned, under the tuned rule (``macro_f1_tuned``, ...;
+    ``metrics.tuned_and_untuned``).
     ``best_epoch``: with ``keep_best``, the (0-based) epoch whose weights the model holds.
+    ``offsets``: single-label with ``tune_decision``: the per-class log-probability offsets tuned on
+    the validation set (``metrics.tune_class_offsets``), which ``classifier.predict`` applies.
+    ``class_weights``: the loss weights used (``balanced_class_weights``), or None.
     """
 
     model: ULMFiTClassifier
@@ -338,6 +353,8 @@ class ClassifierResult:
     label_names: list[str]
     multi_label: bool = False
     thresholds: list[float] | None = None
+    offsets: list[float] | None = None
+    class_weights: list | None = None
     history: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -349,7 +366,7 @@ class ClassifierResult:
         """The model ready for raw text (``predict``, ``contributions``, ``save``)."""
         return TextClassifier(
             self.model, self.vocab, self.label_names, self.multi_label, self.thresholds,
-            self.settings,
+            self.settings, offsets=self.offsets,
         )  # fmt: skip
 
 
@@ -435,6 +452,9 @@ def train_classifier(
     beta: float = TAR_BETA,
     label_smoothing: float = 0.0,
     keep_best: str | None = None,
+    class_weights: str | None = None,
+    class_weight_power: float = CLASS_WEIGHT_POWER,
+    tune_decision: str | None = None,
     label_names: Sequence[str] | None = None,
     label_delim: str = ",",
     tune_threshold: bool = True,
@@ -452,7 +472,7 @@ def train_classifier(
         train_texts, train_labels: raw texts and their labels (names or ints; multi-label: lists of
             names, or strings joined by ``label_delim``).
         valid_texts, valid_labels: evaluated after every epoch (and used to tune multi-label
-            thresholds).
+            thresholds and, with ``tune_decision``, single-label offsets).
         lm: the language model: an ``LMResult`` (``lm_recipes.finetune_lm``), a ``(model, itos)``
             pair, a ``LanguageModel`` (with ``vocab=``), a checkpoint file/folder (``lm.pt``,
             ``encoder.pt``), a registry name (``'general-fwd'``) - or ``None`` for a randomly
@@ -478,6 +498,19 @@ def train_classifier(
             that scored best on it on the validation set (ties: the later epoch), not the last
             epoch's (fastai's ``SaveModelCallback``). On a few hundred examples the score jumps from
             epoch to epoch, and the last epoch is often not the best. ``result.best_epoch`` says which.
+        class_weights: ``None`` (the paper: plain cross-entropy) or ``"balanced"`` (beyond the paper):
+            each example's loss is weighted by its class's weight, smoothed inverse frequency with
+            ``class_weight_power`` (formula: :func:`balanced_class_weights`). Multi-label: each
+            label is a two-class problem (absent / present) weighted the same way, i.e. a per-label
+            ``pos_weight`` of ``(n_absent / n_present) ** power``. The validation loss stays plain.
+        tune_decision: ``None`` (argmax; multi-label thresholds as ``tune_threshold`` says) or
+            ``"macro_f1"`` (beyond the paper): after training, the decision rule is tuned on the
+            validation set for macro-F1: single-label, one offset per class on the log-probabilities
+            (``metrics.tune_class_offsets``; ``result.offsets``); multi-label, one threshold per
+            label (``metrics.tune_thresholds``). Needs a validation set. The rule is saved with the
+            classifier and used by ``predict``; ``result.metrics`` holds both the untuned scores
+            (``macro_f1``) and the tuned ones (``macro_f1_tuned``). Default off for now: the
+            default is to be chosen on dev in issue 22's experiments.
         label_names: fix the label order (default: sorted training labels).
         sources: names for error messages, e.g. ``{"train": "data/train.csv", "valid": ...}``.
         scratch_sizes: ``emb_size``/``hidden_size``/``n_layers`` of the encoder when ``lm=None``.
@@ -560,12 +593,27 @@ def train_classifier(
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     if multi_label and label_smoothing:
         raise ValueError("label_smoothing is for single-label targets; multi-label uses sigmoids")
-    loss_fn = _loss_fn(multi_label, label_smoothing)
+    if class_weights not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weights must be None or 'balanced', got {class_weights!r}")
+    if tune_decision not in TUNE_DECISIONS:
+        raise ValueError(f"tune_decision must be None or 'macro_f1', got {tune_decision!r}")
+    if tune_decision is not None and valid_texts is None:
+        raise ValueError("tune_decision needs valid_texts and valid_labels: it tunes on them")
+    weights = None
+    if class_weights == "balanced":
+        weights = torch.as_tensor(
+            balanced_class_weights(y_train, len(names), multi_label, class_weight_power),
+            dtype=torch.float32, device=device,
+        )  # fmt: skip
+    loss_fn = _loss_fn(multi_label, label_smoothing, weights)
     result = ClassifierResult(model, vocab, names, multi_label, settings=settings)
+    if weights is not None:
+        result.class_weights = weights.cpu().tolist()
     n_epochs = sum(s.n_epochs for s in plan)
     # What must not change between an interrupted run and its resumption.
     run = {"n_train": len(train_texts), "labels": names, "bs": bs, "seed": seed,
-           "plan": [[*s, x] for s, x in zip(plan, stage_lrs)], "keep_best": keep_best}  # fmt: skip
+           "plan": [[*s, x] for s, x in zip(plan, stage_lrs)], "keep_best": keep_best,
+           "class_weights": result.class_weights}  # fmt: skip
     checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
     saved = None  # what the checkpoint on disk holds
     best = None  # keep_best: {"epoch", "score", "state" (a CPU copy of the weights)}
@@ -659,9 +707,13 @@ def train_classifier(
         result.thresholds = [DEFAULT_THRESHOLD] * len(names)
     if valid_loader is not None:
         probs = _probabilities(predict_logits(model, valid_loader), multi_label).cpu().numpy()
-        if multi_label and tune_threshold:
+        if multi_label and (tune_threshold or tune_decision == "macro_f1"):
             result.thresholds = tune_thresholds(probs, y_valid)
-        result.metrics = metrics_from_probs(probs, y_valid, names, multi_label, result.thresholds)
+        if not multi_label and tune_decision == "macro_f1":
+            result.offsets = tune_class_offsets(probs, y_valid, len(names))
+        result.metrics = tuned_and_untuned(
+            probs, y_valid, names, multi_label, result.thresholds, result.offsets
+        )
     result.seconds = time.time() - start
     return result
 
@@ -713,10 +765,68 @@ def _resume(path, run, model, optimizer, loader, itos, device) -> tuple[list[dic
     return list(ts["history"]), ts.get("best")
 
 
-def _loss_fn(multi_label: bool, label_smoothing: float = 0.0):
+def balanced_class_weights(
+    y: np.ndarray, n_classes: int, multi_label: bool = False, power: float = CLASS_WEIGHT_POWER
+) -> np.ndarray:
+    """Smoothed inverse-frequency loss weights (``train_classifier(class_weights="balanced")``).
+
+    Single-label, ``n`` examples, ``k`` classes, ``n_c`` examples of class ``c``::
+
+        w_c = (n / (k * n_c)) ** power,  then scaled so that sum_c n_c w_c = n
+
+    i.e. the weights average 1 over the training examples, so the loss keeps its scale and the
+    learning rates tuned for plain cross-entropy still fit. ``power=1`` is scikit-learn's (and
+    ``baselines.LogisticRegression``'s) ``"balanced"``: every class then weighs as much as any
+    other in total. Why smooth (``power=0.5``, the square root): on GoEmotions' Ekman view full
+    inverse frequency weighs a disgust comment (1.3 % of them) 30 times a joy comment (38.5 %);
+    the few rare examples then dominate their batches, and a network that can memorise them learns
+    to over-predict their class. The square root moves part of the way (a ratio of about 5.4); the
+    experiments of issue 22 are to say whether 0.5 is right (``class_weight_power``). A class
+    without training examples counts as one. Returns ``(k,)``.
+
+    Multi-label (``y``: 0/1 rows, ``(n, k)``): each label is a two-class problem, absent vs
+    present, weighted by the same formula; returns ``(k, 2)``: ``[w_absent, w_present]`` per label
+    (their ratio is the ``pos_weight`` ``(n_absent / n_present) ** power``).
+    """
+    y = np.asarray(y)
     if multi_label:
-        return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y.float())
-    return lambda logits, y: F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        present = y.astype(bool).sum(0)
+        return np.stack([_balanced([len(y) - p, p], power) for p in present])
+    return _balanced(np.bincount(y.astype(int), minlength=n_classes), power)
+
+
+def _balanced(counts, power: float) -> np.ndarray:
+    """``balanced_class_weights``' formula for one set of class counts."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n, k = counts.sum(), len(counts)
+    w = (n / (k * np.maximum(counts, 1))) ** power
+    return w * n / (counts * w).sum()
+
+
+def _loss_fn(multi_label: bool, label_smoothing: float = 0.0, weights: Tensor | None = None):
+    """The training loss: cross-entropy (softmax) or binary cross-entropy per label (sigmoids),
+    each example (each label, multi-label) weighted by ``weights`` (``balanced_class_weights``):
+    ``mean_i(w[y_i] * CE_i)``, not PyTorch's ``sum(w CE) / sum(w)``, so a batch of rare examples
+    weighs more than a batch of common ones, as in the TF-IDF baseline's weighted loss."""
+    if multi_label:
+        if weights is None:
+            return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y.float())
+
+        def weighted_bce(logits, y):
+            y = y.float()
+            w = weights[:, 0] * (1 - y) + weights[:, 1] * y  # (bs, k): absent or present weight
+            bce = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none")
+            return (w * bce).mean()
+
+        return weighted_bce
+    if weights is None:
+        return lambda logits, y: F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+
+    def weighted_ce(logits, y):
+        ce = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing, reduction="none")
+        return (weights[y] * ce).mean()
+
+    return weighted_ce
 
 
 def _probabilities(logits: Tensor, multi_label: bool) -> Tensor:
@@ -743,6 +853,9 @@ def evaluate_classifier(
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, confusion matrix (single-label) of ``classifier`` on labelled texts.
 
+    Under the plain rule (argmax; 0.5 per label) as ``accuracy``, ``macro_f1``, ...; where the
+    classifier holds a tuned rule (single-label ``offsets``; multi-label ``thresholds``) also under
+    it, as ``accuracy_tuned``, ``macro_f1_tuned``, ... (``metrics.tuned_and_untuned``).
     Labels are normalised to the classifier's names first (stripped, case variants merged with a
     ``LabelWarning``); labels it was not trained on are an error naming them and the split.
     """
@@ -751,9 +864,10 @@ def evaluate_classifier(
     y = encode_labels(labels, classifier.label_names, classifier.multi_label, split, label_delim,
                       sources)  # fmt: skip
     probs = classifier.predict_proba(list(texts), bs).numpy()
-    return metrics_from_probs(
-        probs, y, classifier.label_names, classifier.multi_label, classifier.thresholds
-    )
+    return tuned_and_untuned(
+        probs, y, classifier.label_names, classifier.multi_label, classifier.thresholds,
+        classifier.offsets,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -845,6 +959,9 @@ __all__ = [
     "multilabel_counts",
     "multilabel_metrics",
     "tune_thresholds",
+    "tune_class_offsets",
+    "tuned_and_untuned",
+    "balanced_class_weights",
     "label_names_of",
     "encode_labels",
     "normalise_labels",

@@ -1,5 +1,6 @@
 """The course's experiments: ULMFiT against its baselines, the paper's ablations, sample efficiency,
-GoEmotions and the forward + backward ensemble (ULMFiT §4-5, Tables 6/7, Figure 3).
+GoEmotions (with the class-imbalance treatments of issue 22) and the forward + backward ensemble
+(ULMFiT §4-5, Tables 6/7, Figure 3).
 
 Every runner returns a pandas DataFrame with **one row per (setting, seed)** and, when ``out`` is
 given, writes it as CSV. The columns always include ``task``, ``method``, ``seed``, ``n_train``,
@@ -40,6 +41,7 @@ from . import lm_recipes
 from .baselines import TfidfLogReg, majority_class
 from .clas_recipes import CLAS_EPOCHS, encode_labels, metrics_from_probs, train_classifier
 from .datasets import load_goemotions, load_poem_sentiment
+from .metrics import cross_fitted_offset_scores, tune_class_offsets
 from .predict import TextClassifier
 from .pretrained import course_model, match_embeddings
 from .tokenizer import tokenize_texts
@@ -72,6 +74,17 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         gradual_unfreezing=False, discriminative=False, schedule="constant"
     ),
     "last layer only": dict(stages="last"),
+}
+
+# Class-imbalance treatments (issue 22), given to every method alike (``goemotions_imbalance``):
+# ULMFiT and scratch get them as ``train_classifier`` switches; TF-IDF + logistic regression gets
+# class_weight fixed to the same choice (its "balanced" is unsmoothed, power 1: ``baselines.py``)
+# and per-class offsets tuned on dev with the same ``metrics.tune_class_offsets``.
+IMBALANCE_TREATMENTS: dict[str, dict[str, Any]] = {
+    "plain": dict(class_weights=None, tune_decision=None),
+    "balanced weights": dict(class_weights="balanced", tune_decision=None),
+    "tuned decision": dict(class_weights=None, tune_decision="macro_f1"),
+    "balanced + tuned": dict(class_weights="balanced", tune_decision="macro_f1"),
 }
 
 # Stage-3 variants tried on the poems' dev split to move ULMFiT past fastai's recipe (``tune_stage3``).
@@ -211,22 +224,43 @@ def run_method(
     lm: tuple[Any, list[str]] | None = None,
     lm_options: Mapping[str, Any] | None = None,
     clas_options: Mapping[str, Any] | None = None,
+    treatment: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Train one method on ``data['train']`` (validating on ``data['dev']``), score it on
     ``data['test']``. Returns (a result row, the test probabilities (n_test, n_classes), columns in
-    sorted label order). ``lm``: a stage-2 result to reuse (ablations share one per seed)."""
+    sorted label order). ``lm``: a stage-2 result to reuse (ablations share one per seed).
+
+    ``treatment``: ``class_weights`` / ``tune_decision`` (``IMBALANCE_TREATMENTS``) for every method
+    but majority. Where a decision rule was tuned on dev, the row's ``accuracy`` / ``macro_f1`` are
+    the tuned rule's and ``accuracy_untuned`` / ``macro_f1_untuned`` the plain argmax's; the returned
+    probabilities are the model's either way. With a treatment the row also has ``dev_accuracy`` /
+    ``dev_macro_f1``, for choosing a treatment without test: under a tuned rule, cross-fitted
+    (``metrics.cross_fitted_offset_scores``: each dev row scored with offsets tuned on the others)."""
     train, dev, test = data["train"], data["dev"], data["test"]
     names = _label_names(train)
     y_test = encode_labels(test["label"].tolist(), names, False, "test")
+    treated = treatment is not None
+    treatment = dict(treatment or {})
+    offsets = None  # a decision rule tuned on dev, if the treatment asks for one
+    dev_probs = None  # with a treatment: the dev probabilities, for the dev columns
     start = time.time()
     if method == "majority":
         probs = np.zeros((len(test), len(names)))
         probs[:, names.index(majority_class(train["label"]))] = 1.0
     elif method == "tfidf_logreg":
-        probs = _tfidf_logreg(train, dev).predict_proba(test["text"].tolist())
+        weights = (
+            [treatment["class_weights"]] if "class_weights" in treatment else (None, "balanced")
+        )
+        model = _tfidf_logreg(train, dev, weights)
+        probs = model.predict_proba(test["text"].tolist())
+        if treated:
+            dev_probs = model.predict_proba(dev["text"].tolist())
+        if treatment.get("tune_decision") == "macro_f1":
+            y_dev = encode_labels(dev["label"].tolist(), names, False, "dev")
+            offsets = tune_class_offsets(dev_probs, y_dev, len(names))
     elif method in ("ulmfit", "ulmfit_no_lm_ft", "scratch"):
         lm_opts = (QUICK_LM if quick else {}) | dict(lm_options or {})
-        options = dict(QUICK_CLAS if quick else {}) | dict(clas_options or {})
+        options = dict(QUICK_CLAS if quick else {}) | dict(clas_options or {}) | treatment
         if options.get("stages") == "last":
             options["stages"] = [(-1, options.pop("epochs", CLAS_EPOCHS))]
         if method == "scratch":
@@ -243,22 +277,38 @@ def run_method(
             progress=False, device=DEVICE, **options,
         )  # fmt: skip
         probs = result.classifier.predict_proba(test["text"].tolist()).numpy()
+        offsets = result.offsets
+        if treated:
+            dev_probs = result.classifier.predict_proba(dev["text"].tolist()).numpy()
     else:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    metrics = metrics_from_probs(probs, y_test, names)
+    metrics = metrics_from_probs(probs, y_test, names, offsets=offsets)
     row = dict(
         method=method, seed=seed, n_train=len(train), n_test=len(test),
         accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
         seconds=round(time.time() - start, 1), mode="quick" if quick else "full", device=DEVICE,
     )  # fmt: skip
+    if offsets is not None:
+        plain = metrics_from_probs(probs, y_test, names)
+        row.update(accuracy_untuned=plain["accuracy"], macro_f1_untuned=plain["macro_f1"])
+    if dev_probs is not None:
+        y_dev = encode_labels(dev["label"].tolist(), names, False, "dev")
+        if offsets is not None:
+            m = cross_fitted_offset_scores(dev_probs, y_dev, len(names))
+        else:
+            m = metrics_from_probs(dev_probs, y_dev, names)
+        row.update(dev_accuracy=m["accuracy"], dev_macro_f1=m["macro_f1"])
     return row, probs
 
 
-def _tfidf_logreg(train: pd.DataFrame, dev: pd.DataFrame) -> TfidfLogReg:
-    """TF-IDF (uni+bigrams) + logistic regression with C and class weights picked on dev macro-F1."""
+def _tfidf_logreg(
+    train: pd.DataFrame, dev: pd.DataFrame, class_weights: Sequence = (None, "balanced")
+) -> TfidfLogReg:
+    """TF-IDF (uni+bigrams) + logistic regression with C and class weights (among
+    ``class_weights``) picked on dev macro-F1."""
     best, best_score = None, -1.0
     for C in (1.0, 10.0, 100.0):
-        for class_weight in (None, "balanced"):
+        for class_weight in class_weights:
             model = TfidfLogReg(C=C, class_weight=class_weight)
             model.fit(train["text"].tolist(), train["label"].tolist())
             y = encode_labels(dev["label"].tolist(), model.label_names, False, "dev")
@@ -544,6 +594,55 @@ def goemotions_compare(
                            verbose=verbose, **options)  # fmt: skip
 
 
+def goemotions_imbalance(
+    seeds: Sequence[int] = (0,),
+    quick: bool = True,
+    methods: Sequence[str] = ("ulmfit", "tfidf_logreg"),
+    treatments: Sequence[str] = tuple(IMBALANCE_TREATMENTS),
+    sizes: Sequence[int | str | None] = (None,),
+    pretrained=None,
+    data: Mapping[str, pd.DataFrame] | None = None,
+    out: str | Path | None = None,
+    verbose: bool = False,
+    lm_options: Mapping[str, Any] | None = None,
+    clas_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Issue 22: GoEmotions' Ekman view with each class-imbalance treatment (``IMBALANCE_TREATMENTS``)
+    given to every method alike, at several training sizes. One row per (size, method, treatment,
+    seed), with a ``treatment`` and a ``size`` column; ``accuracy`` / ``macro_f1`` on the test split
+    under the treatment's decision rule (``*_untuned``: the argmax, where a rule was tuned on dev).
+
+    ``sizes``: ``None`` = ``load_task``'s training subset (``GOEMOTIONS_SIZES``), an int = a
+    stratified subset of that many comments of the whole Ekman training split (drawn with the
+    seed), ``"all"`` = the whole split. With ``data`` given, subsets come from ``data['train']``.
+    One stage-2 LM per (seed, size) serves every ulmfit treatment: they differ in stage 3 only.
+    """
+    rows, whole = [], None
+    for seed in seeds:
+        full = data or load_task("goemotions-ekman", quick, seed)
+        for size in sizes:
+            train = full["train"]
+            if size is not None:
+                if whole is None:
+                    whole = data["train"] if data is not None else load_goemotions("train")
+                train = whole if size == "all" else _subset(whole, int(size), seed)
+            d = dict(full) | {"train": train.reset_index(drop=True)}
+            lm = None
+            for method in methods:
+                if method == "ulmfit":
+                    lm = _shared_lm(pretrained, d, quick, seed, lm_options)
+                for name in treatments:
+                    row, _ = run_method(method, d, seed, quick, pretrained,
+                                        lm=lm if method == "ulmfit" else None,
+                                        clas_options=clas_options,
+                                        treatment=IMBALANCE_TREATMENTS[name])  # fmt: skip
+                    rows.append({"task": "goemotions-ekman", "treatment": name,
+                                 "size": len(d["train"])} | row)  # fmt: skip
+                    _log(rows[-1], verbose)
+                    _finish(rows, out, "imbalance_goemotions-ekman")
+    return _finish(rows, out, "imbalance_goemotions-ekman")
+
+
 def ensemble(
     task: str = "poems-3class",
     seeds: Sequence[int] = (0,),
@@ -623,6 +722,8 @@ __all__ = [
     "ablations",
     "sample_efficiency",
     "goemotions_compare",
+    "IMBALANCE_TREATMENTS",
+    "goemotions_imbalance",
     "ensemble",
     "TUNING",
     "tune_stage3",

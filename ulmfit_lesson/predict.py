@@ -1,8 +1,8 @@
 """Using a trained ULMFiT classifier: raw texts in, labels and probabilities out, in input order.
 
 ``TextClassifier`` bundles what inference needs and nothing else: the model, the vocabulary it reads,
-the label names, whether it is multi-label (and its per-label thresholds) and the settings it was
-trained with. ::
+the label names, whether it is multi-label (and its per-label thresholds), a single-label decision
+rule tuned for macro-F1 if it has one (``offsets``) and the settings it was trained with. ::
 
     clf = TextClassifier.load("runs/poems")
     clf.predict(["the sun on the hill", "o death, where is thy sting"])
@@ -19,7 +19,7 @@ positions won the max-pool for how many of the pooled features.
 
 Files (``save``/``load``): ``DIR/classifier.pt``, one checkpoint (``checkpoint.save_checkpoint``:
 atomic, read back with ``torch.load(weights_only=True)``) holding weights, vocabulary, architecture,
-label names and thresholds. Paper: ULMFiT §3.3 (the classifier being used).
+label names, thresholds and offsets. Paper: ULMFiT §3.3 (the classifier being used).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from .classifier import (
     concat_pool,
     document_spans,
 )
+from .metrics import predict_with_offsets
 from .tokenizer import tokenize, tokenize_texts
 from .vocab import Vocab
 
@@ -160,7 +161,11 @@ class TextClassifier:
         multi_label: bool = False,
         thresholds: Sequence[float] | None = None,
         settings: dict[str, Any] | None = None,
+        offsets: Sequence[float] | None = None,
     ):
+        """``offsets``: single-label only, one per label, added to the log-probabilities before the
+        argmax (``metrics.tune_class_offsets``, tuned on dev by ``train_classifier(tune_decision=
+        "macro_f1")``); None = plain argmax."""
         self.model = model.eval()
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab(list(vocab))
         self.label_names = [str(n) for n in label_names]
@@ -177,6 +182,12 @@ class TextClassifier:
         if thresholds is None:
             thresholds = [0.5] * len(self.label_names) if multi_label else None
         self.thresholds = list(thresholds) if thresholds is not None else None
+        if offsets is not None and (multi_label or len(offsets) != len(self.label_names)):
+            raise ValueError(
+                f"offsets are for single-label classifiers, one per label ({len(self.label_names)}); "
+                f"got {len(offsets)}" + (" for a multi-label one" if multi_label else "")
+            )
+        self.offsets = [float(v) for v in offsets] if offsets is not None else None
         self.settings = dict(settings or {})
         self.source = "the classifier"  # what errors call it; load() sets the file
 
@@ -215,10 +226,12 @@ class TextClassifier:
         return probs
 
     def decide(self, probs: Tensor) -> list:
-        """Labels from (n, n_classes) probabilities: the argmax, or (multi-label) every label whose
-        probability reaches its threshold."""
+        """Labels from (n, n_classes) probabilities: the argmax (with ``offsets``: the argmax of
+        log-probabilities + offsets), or (multi-label) every label whose probability reaches its
+        threshold. The probabilities themselves are the model's, untouched by either rule."""
         if not self.multi_label:
-            return [self.label_names[i] for i in probs.argmax(-1).tolist()]
+            ids = predict_with_offsets(probs.detach().cpu().numpy(), self.offsets).tolist()
+            return [self.label_names[i] for i in ids]
         above = probs >= torch.tensor(self.thresholds, dtype=probs.dtype)
         return [[n for n, on in zip(self.label_names, row) if on] for row in above.tolist()]
 
@@ -246,7 +259,8 @@ class TextClassifier:
 
     # ----------------------------------------------------------------------------- explaining
     def contributions(self, text: str, label: str | None = None) -> Contributions:
-        """Per-token scores for the prediction of ``text`` (explaining ``label``, default the top one).
+        """Per-token scores for the prediction of ``text`` (explaining ``label``, default the
+        predicted one: the top one, or the one ``offsets`` pick).
 
         Gradient x input: the dot product of each token's embedding with the gradient of the label's
         logit with respect to it, a first-order estimate of how much that word moved the logit.
@@ -274,6 +288,8 @@ class TextClassifier:
                 )
                 logits = model.head(concat_pool(output, kept))  # (1, n_classes)
                 probs = self.probabilities(logits.detach())[0].cpu()
+                if label is None and not self.multi_label:
+                    label = self.decide(probs[None])[0]
                 index = int(probs.argmax()) if label is None else self.label_names.index(str(label))
                 logits[0, index].backward()
         finally:
@@ -305,6 +321,7 @@ class TextClassifier:
             "label_names": self.label_names,
             "multi_label": self.multi_label,
             "thresholds": self.thresholds,
+            "offsets": self.offsets,
             "settings": _plain(self.settings),
         }
         return ckpt.save_checkpoint(
@@ -338,6 +355,7 @@ class TextClassifier:
             multi_label=extra["multi_label"],
             thresholds=extra.get("thresholds"),
             settings=extra.get("settings"),
+            offsets=extra.get("offsets"),  # absent from files saved before offsets existed
         )
         classifier.source = str(path)
         return classifier

@@ -1,0 +1,306 @@
+"""Class imbalance (issue 22): balanced class weights in the loss, a decision rule tuned on dev for
+macro-F1 (per-class offsets, per-label thresholds), stored with the classifier and used by predict."""
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from test_clas_recipes import good_bad_texts, pretrained_like_lm
+from test_cli_classifier import workdir  # noqa: F401  (a fixture: files + a tiny LM checkpoint)
+from test_experiments import tiny_lm  # noqa: F401  (a fixture: a tiny LM and its itos)
+from test_predict import TEXTS, make_classifier
+
+from ulmfit_lesson import cli
+from ulmfit_lesson.clas_recipes import (
+    _loss_fn,
+    balanced_class_weights,
+    encode_labels,
+    evaluate_classifier,
+    train_classifier,
+)
+from ulmfit_lesson.metrics import (
+    cross_fitted_offset_scores,
+    macro_f1,
+    metrics_from_probs,
+    predict_with_offsets,
+    tune_class_offsets,
+    tune_thresholds,
+    tuned_and_untuned,
+)
+from ulmfit_lesson.predict import TextClassifier
+from ulmfit_lesson.tokenizer import tokenize_texts
+from ulmfit_lesson.vocab import Vocab
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
+
+
+# ----------------------------------------------------------------------------- class weights
+
+
+def test_balanced_weights_hand_computed():
+    y = np.array([0] * 16 + [1] * 4 + [2])  # n = 21, counts 16 / 4 / 1
+    # power 0.5: w ~ counts ** -0.5 = 1/4, 1/2, 1; sum_c n_c w_c = 4 + 2 + 1 = 7, scaled to n = 21
+    assert balanced_class_weights(y, 3) == pytest.approx([0.75, 1.5, 3.0])
+    # power 1: scikit-learn's "balanced", n / (k n_c) = 21/48, 21/12, 21/3 (already mean 1)
+    assert balanced_class_weights(y, 3, power=1.0) == pytest.approx([7 / 16, 7 / 4, 7.0])
+    # mean 1 over the training examples: the loss keeps its scale
+    assert balanced_class_weights(y, 3)[y].mean() == pytest.approx(1.0)
+    # multi-label: each label absent/present as two classes; label 0 present 1 of 5, label 1 4 of 5
+    rows = np.array([[1, 1], [0, 1], [0, 1], [0, 1], [0, 0]])
+    w = balanced_class_weights(rows, 2, multi_label=True)
+    # counts [4, 1] -> [1/2, 1] * 5/3: the present weight is sqrt(4 / 1) = 2 times the absent one
+    np.testing.assert_allclose(w, [[5 / 6, 5 / 3], [5 / 3, 5 / 6]])
+
+
+def test_weighted_losses_hand_computed():
+    w = torch.tensor([0.75, 1.5, 3.0])
+    logits, y = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), torch.tensor([0, 2])
+    ce0 = math.log(math.exp(2) + 2) - 2  # -log softmax(2, 0, 0)[0]
+    ce1 = math.log(2 + math.e)  # -log softmax(0, 1, 0)[2]
+    assert float(_loss_fn(False, 0.0, w)(logits, y)) == pytest.approx((0.75 * ce0 + 3 * ce1) / 2)
+    assert float(_loss_fn(False)(logits, y)) == pytest.approx((ce0 + ce1) / 2)  # plain: unchanged
+    # multi-label: label 0 present (its present weight 5/3), label 1 absent (its absent weight 5/3)
+    wm = torch.tensor([[5 / 6, 5 / 3], [5 / 3, 5 / 6]])
+    bce = _loss_fn(True, 0.0, wm)(torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]]))
+    expected = (5 / 3 * math.log(2) + 5 / 3 * math.log(1 + math.e**2)) / 2
+    assert float(bce) == pytest.approx(expected)
+
+
+def rare_texts(n, seed):
+    """good -> pos, bad -> neg, and one text in eight 'so so' -> meh (the rare class)."""
+    rng = random.Random(seed)
+    texts, labels = good_bad_texts(n, seed)
+    for i in range(n):
+        if rng.random() < 0.125:
+            texts[i] = " ".join(w for w in texts[i].split() if w not in ("good", "bad")) + " so so"
+            labels[i] = "meh"
+    return texts, labels
+
+
+def test_train_classifier_uses_and_records_balanced_weights():
+    texts, labels = rare_texts(32, 0)
+    vocab = Vocab.build(tokenize_texts(texts), min_freq=1)
+    kw = dict(lm=pretrained_like_lm(vocab), vocab=vocab, epochs=1, bs=8, progress=False)
+    plain = train_classifier(texts, labels, **kw)
+    weighted = train_classifier(texts, labels, class_weights="balanced", **kw)
+    y = encode_labels(labels, weighted.label_names)
+    assert plain.class_weights is None and plain.settings["class_weights"] is None
+    assert weighted.class_weights == pytest.approx(balanced_class_weights(y, 3).tolist())
+    assert weighted.settings["class_weights"] == "balanced"
+    assert weighted.settings["class_weight_power"] == 0.5
+    # the same seed, batches and init: only the loss differs, so the weights trained differently
+    assert weighted.history[0]["train_loss"] != pytest.approx(plain.history[0]["train_loss"])
+    with pytest.raises(ValueError, match="class_weights must be None or 'balanced'"):
+        train_classifier(texts, labels, class_weights="inverse", **kw)
+
+
+# ----------------------------------------------------------------------------- decision rule
+
+
+def imbalanced_probs():
+    """20 of class 0, 20 of class 1, 4 of the rare class 2, whose probability the model puts
+    at 0.3 behind class 0's 0.5: argmax never predicts it."""
+    rows = [[0.7, 0.2, 0.1]] * 20 + [[0.2, 0.7, 0.1]] * 20 + [[0.5, 0.2, 0.3]] * 4
+    return np.array(rows), np.array([0] * 20 + [1] * 20 + [2] * 4)
+
+
+def test_offsets_raise_macro_f1_on_an_imbalanced_set():
+    probs, y = imbalanced_probs()
+    untuned = macro_f1(y, probs.argmax(1), 3)
+    assert untuned < 0.65  # class 2's F1 is 0
+    offsets = tune_class_offsets(probs, y, 3)
+    pred = predict_with_offsets(probs, offsets)
+    assert macro_f1(y, pred, 3) == 1.0 > untuned
+    # class 2 now beats class 0 on its own rows (log 0.3 + b2 > log 0.5 + b0), not on class 0's
+    gap = offsets[2] - offsets[0]
+    assert math.log(0.5 / 0.3) < gap < math.log(0.7 / 0.1)
+    assert offsets == tune_class_offsets(probs, y, 3)  # deterministic
+    m = tuned_and_untuned(probs, y, ["a", "b", "c"], offsets=offsets)
+    assert m["macro_f1"] == pytest.approx(untuned) and m["macro_f1_tuned"] == 1.0
+    assert m["class_f1"][2] == 0.0 and m["class_f1_tuned"] == [1.0, 1.0, 1.0]
+    assert m["offsets"] == offsets and m["confusion_matrix_tuned"][2] == [0, 0, 4]
+
+
+def test_cross_fitted_scores_never_score_offsets_on_their_own_rows():
+    probs, y = imbalanced_probs()
+    # both halves (rows by parity) hold two rare rows: offsets tuned on one fit the other
+    assert cross_fitted_offset_scores(probs, y, 3)["macro_f1"] == 1.0
+    # rare rows the model sees differently in the two halves: the even ones (40, 42) hopeless
+    # (0.05 against 0.9), the odd ones tunable. Tuned on all rows, offsets fix the odd ones and
+    # are scored on them; cross-fitted, the odd ones get the even half's offsets (none help there)
+    probs[[40, 42]] = [0.9, 0.05, 0.05]
+    in_sample = macro_f1(y, predict_with_offsets(probs, tune_class_offsets(probs, y, 3)), 3)
+    assert cross_fitted_offset_scores(probs, y, 3)["macro_f1"] < in_sample
+
+
+def test_offsets_leave_a_balanced_correct_set_alone():
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6]] * 5)
+    y = np.array([0, 1, 2] * 5)
+    assert tune_class_offsets(probs, y, 3) == [0.0, 0.0, 0.0]
+    # and without an offset rule the tuned keys are absent: nothing to report twice
+    assert "macro_f1_tuned" not in tuned_and_untuned(probs, y)
+
+
+def test_offsets_survive_save_and_load_and_change_predictions(tmp_path):
+    clf = make_classifier()  # neg, neutral, pos
+    for bn in (clf.model.head.layers[0][0], clf.model.head.layers[1][0]):
+        bn.running_var.fill_(0.01)  # probabilities away from 0 and 1 (test_predict's saturate)
+    log_p = np.log(clf.predict_proba(TEXTS).numpy().astype(np.float64))
+    plain = log_p.argmax(1)
+    # push the least-predicted class just enough to win on about half of the texts
+    c = int(np.bincount(plain, minlength=3).argmin())
+    b = np.zeros(3)
+    b[c] = float(np.median(log_p.max(1) - log_p[:, c])) + 1e-6
+    expected = (log_p + b).argmax(1)
+    assert np.isfinite(log_p).all() and (expected != plain).any()
+
+    clf.offsets = b.tolist()
+    clf.save(tmp_path)
+    loaded = TextClassifier.load(tmp_path)
+    assert loaded.offsets == pytest.approx(b.tolist())
+    results = loaded.predict(TEXTS)
+    assert [label for label, _ in results] == [clf.label_names[i] for i in expected]
+    # the probabilities stay the model's; only the decision moved
+    probs = np.array([[p[n] for n in clf.label_names] for _, p in results])
+    np.testing.assert_allclose(np.log(probs), log_p, atol=1e-5)
+    # evaluation reports both rules
+    names = [clf.label_names[i] for i in plain]
+    scores = evaluate_classifier(loaded, TEXTS, names)
+    assert scores["accuracy"] == 1.0 and scores["accuracy_tuned"] < 1.0
+
+    with pytest.raises(ValueError, match="one per label"):
+        TextClassifier(clf.model, clf.vocab, clf.label_names, offsets=[0.0, 1.0])
+
+
+def test_tune_decision_tunes_offsets_on_valid_and_predict_uses_them():
+    texts, labels = rare_texts(48, 0)
+    valid_texts, valid_labels = rare_texts(24, 1)
+    vocab = Vocab.build(tokenize_texts(texts + valid_texts), min_freq=1)
+    result = train_classifier(
+        texts, labels, valid_texts, valid_labels, lm=pretrained_like_lm(vocab), vocab=vocab,
+        epochs=2, bs=8, bptt=20, progress=False, tune_decision="macro_f1",
+    )  # fmt: skip
+    clf = result.classifier
+    probs = clf.predict_proba(valid_texts).numpy()
+    y = encode_labels(valid_labels, result.label_names)
+    assert result.offsets == tune_class_offsets(probs, y, 3)  # on the validation set
+    assert clf.offsets == result.offsets and result.settings["tune_decision"] == "macro_f1"
+    m = result.metrics
+    assert m["macro_f1_tuned"] >= m["macro_f1"]  # tuned on this very set: never worse here
+    assert m["macro_f1"] == pytest.approx(metrics_from_probs(probs, y)["macro_f1"])
+    labels_out = [label for label, _ in clf.predict(valid_texts)]
+    assert labels_out == [result.label_names[i] for i in predict_with_offsets(probs, clf.offsets)]
+    with pytest.raises(ValueError, match="tune_decision needs valid_texts"):
+        train_classifier(texts, labels, tune_decision="macro_f1", lm=None, progress=False)
+    with pytest.raises(ValueError, match="tune_decision must be None or 'macro_f1'"):
+        train_classifier(texts, labels, texts, labels, tune_decision="f1", lm=None, progress=False)
+
+
+def test_multi_label_tune_decision_and_weights():
+    texts, labels = good_bad_texts(16)
+    multi = [[lab] + (["long"] if len(t.split()) > 8 else []) for t, lab in zip(texts, labels)]
+    vocab = Vocab.build(tokenize_texts(texts), min_freq=1)
+    kw = dict(lm=pretrained_like_lm(vocab), vocab=vocab, multi_label=True, epochs=1, bs=8,
+              progress=False)  # fmt: skip
+    result = train_classifier(texts, multi, texts, multi, tune_threshold=False,
+                              tune_decision="macro_f1", class_weights="balanced", **kw)  # fmt: skip
+    y = encode_labels(multi, result.label_names, multi_label=True)
+    np.testing.assert_allclose(result.class_weights, balanced_class_weights(y, 3, True), rtol=1e-6)
+    probs = result.classifier.predict_proba(texts).numpy()
+    assert result.thresholds == tune_thresholds(probs, y)
+    assert result.offsets is None  # offsets are single-label
+    m = result.metrics
+    assert m["macro_f1"] == pytest.approx(
+        metrics_from_probs(probs, y, multi_label=True)["macro_f1"]
+    )
+    assert m["macro_f1_tuned"] >= m["macro_f1"] and m["thresholds"] == result.thresholds
+    untuned = train_classifier(texts, multi, texts, multi, tune_threshold=False, **kw)
+    assert untuned.thresholds == [0.5] * 3
+    assert untuned.metrics["macro_f1_tuned"] == untuned.metrics["macro_f1"]
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+def test_cli_passes_the_options_to_metrics_json(workdir, capsys):  # noqa: F811
+    common = [
+        "train-classifier", "--train", str(workdir / "train.csv"), "--text-col", "review",
+        "--label-col", "sentiment", "--pretrained", str(workdir / "lm.pt"), "--no-finetune-lm",
+        "--epochs", "2", "--bs", "8", "--no-progress", "--class-weights", "balanced",
+        "--tune-decision", "macro_f1",
+    ]  # fmt: skip
+    # no validation set to tune on: refused before any work
+    assert cli.main([*common, "--out", str(workdir / "none")]) == 2
+    assert "give --valid" in capsys.readouterr().err and not (workdir / "none").exists()
+
+    out = workdir / "run"
+    args = ["--valid", str(workdir / "valid.tsv"), "--test", str(workdir / "test.jsonl")]
+    assert cli.main([*common, *args, "--out", str(out)]) == 0
+    assert "decision rule tuned on valid" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["class_weights"] == "balanced"
+    assert metrics["settings"]["tune_decision"] == "macro_f1"
+    assert {"macro_f1", "macro_f1_tuned", "accuracy_tuned", "offsets"} <= set(metrics)
+    assert "macro_f1_tuned" in metrics["valid"]  # the scores on the set the rule was tuned on
+    clf = TextClassifier.load(out)
+    assert clf.offsets == pytest.approx(metrics["offsets"]) and len(clf.offsets) == 2
+
+
+# ----------------------------------------------------------------------------- the experiment
+
+
+def _run_py():
+    import importlib.util
+
+    from ulmfit_lesson.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("run_py", REPO_ROOT / "experiments" / "run.py")
+    run_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_py)
+    return run_py
+
+
+def test_goemotions_imbalance_gives_every_method_the_same_treatment(tiny_lm, tmp_path, monkeypatch):  # noqa: F811
+    from test_experiments import CLAS_OPTS, LM_OPTS, frame
+
+    from ulmfit_lesson import experiments as ex
+
+    data = {"train": frame(24, 0), "dev": frame(8, 1), "test": frame(10, 2)}
+    stage2_calls, tfidf_weights = [], []
+    stage2 = ex.stage2
+    monkeypatch.setattr(ex, "stage2", lambda *a, **k: stage2_calls.append(1) or stage2(*a, **k))
+    tfidf = ex._tfidf_logreg
+    monkeypatch.setattr(
+        ex, "_tfidf_logreg", lambda tr, dev, w: tfidf_weights.append(list(w)) or tfidf(tr, dev, w)
+    )
+    df = ex.goemotions_imbalance(
+        seeds=[0], methods=["ulmfit", "tfidf_logreg"], treatments=["plain", "balanced + tuned"],
+        sizes=[None, 12], pretrained=tiny_lm, data=data, out=tmp_path, lm_options=LM_OPTS,
+        clas_options=CLAS_OPTS,
+    )  # fmt: skip
+    assert len(df) == 2 * 2 * 2 and sorted(set(df["size"])) == [12, 24]
+    assert list(df.treatment[:4]) == ["plain", "balanced + tuned"] * 2
+    assert len(stage2_calls) == 2  # one LM per size, shared by the treatments
+    assert tfidf_weights == [[None], ["balanced"]] * 2  # the treatment's weights, not a search
+    tuned = df[df.treatment == "balanced + tuned"]
+    assert tuned["macro_f1_untuned"].notna().all() and tuned["accuracy_untuned"].notna().all()
+    assert df[df.treatment == "plain"]["macro_f1_untuned"].isna().all()
+    assert df["dev_macro_f1"].between(0, 1).all()  # every row: a score to choose on without test
+    assert (tmp_path / "imbalance_goemotions-ekman.csv").is_file()
+    # run.py's summary of it: one table row and one bar per (size, method, treatment)
+    text = _run_py().summarize("goemotions-imbalance", tmp_path, True, None, 1)
+    assert "| size | method | treatment |" in text and text.count("| tfidf_logreg |") == 4
+    assert (tmp_path / "imbalance_goemotions-ekman.png").is_file()
+
+
+def test_run_py_passes_the_sizes(tmp_path, monkeypatch):
+    run_py = _run_py()
+    calls = []
+    monkeypatch.setattr(run_py, "run", lambda name, seeds, *a: calls.append((name, a[-1])))
+    monkeypatch.setattr(run_py, "summarize", lambda *a: "")
+    run_py.main(["goemotions-imbalance", "--sizes", "1000", "all", "--out", str(tmp_path)])
+    assert calls == [("goemotions-imbalance", [1000, "all"])]
+    assert "goemotions-imbalance" not in run_py.EXPERIMENTS  # 'all' does not run it
