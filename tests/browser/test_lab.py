@@ -36,37 +36,6 @@ SHOTS = ROOT / "build" / "screenshots"
 sys.path.insert(0, str(ROOT / "tools"))
 
 
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def missing_tools() -> list[str]:
-    missing = []
-    if shutil.which("node") is None:
-        missing.append("Node.js (node)")
-    if not (ROOT / "node_modules" / "playwright-core").is_dir():
-        missing.append("playwright-core (npm ci)")
-    if not (ROOT / "node_modules" / "reveal.js").is_dir():
-        missing.append("reveal.js (npm ci)")
-    if chromium_path() is None:
-        missing.append("Chromium (apt-get install chromium)")
-    return missing
-
-
-@pytest.fixture(scope="module")
-def browser_tools():
-    missing = missing_tools()
-    if missing:
-        msg = f"browser test needs {', '.join(missing)}: run `bash tools/setup_browser.sh`"
-        if os.environ.get("CI") or os.environ.get("ULMFIT_REQUIRE_BROWSER") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return chromium_path()
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

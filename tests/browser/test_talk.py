@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -38,39 +37,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 # images went in at the wrong resolution, far less that pages are missing their content.
 PDF_MIN_BYTES, PDF_MAX_BYTES = 100_000, 15_000_000
 POPPLER = ("pdfinfo", "pdftotext", "pdftoppm", "pdffonts")
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def missing_tools() -> list[str]:
-    missing = []
-    if shutil.which("node") is None:
-        missing.append("Node.js (node)")
-    for package in ("playwright-core", "reveal.js"):
-        if not (ROOT / "node_modules" / package).is_dir():
-            missing.append(f"{package} (npm ci)")
-    if chromium_path() is None:
-        missing.append("Chromium (apt-get install chromium)")
-    missing += [
-        f"{tool} (apt-get install poppler-utils)" for tool in POPPLER if not shutil.which(tool)
-    ]
-    return missing
-
-
-@pytest.fixture(scope="module")
-def browser_tools():
-    missing = missing_tools()
-    if missing:
-        msg = f"talk test needs {', '.join(missing)}: run `bash tools/setup_browser.sh`"
-        if os.environ.get("CI") or os.environ.get("ULMFIT_REQUIRE_BROWSER") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return chromium_path()
+EXTRA_TOOLS = {tool: "apt-get install poppler-utils" for tool in POPPLER}
 
 
 @pytest.fixture(scope="module")
