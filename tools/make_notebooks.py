@@ -283,7 +283,7 @@ NB01 = [
             "token": tokenizer.SPECIAL_TOKENS,
             "meaning": [
                 "a word that is not in the vocabulary",
-                "padding: fills batches of documents of unequal length (classifier, notebook 07)",
+                "padding: fills batches of documents of unequal length (classifier, notebook 06)",
                 "beginning of a document",
                 "end of a document (fastai does not add it by default)",
                 "separates fields, e.g. title and body",
@@ -728,7 +728,8 @@ NB02 = [
     is based on almost four times as much text; short windows would be over-weighted. AWD-LSTM
     scales the learning rate of each step by `seq_len / bptt`. Each `LMBatch` carries that factor as
     `lr_scale`, and `train.fit_lm` multiplies every layer group's learning rate by it.
-    (fastai v0.7 sampled lengths without rescaling; fastai v1/v2 use a fixed length.)
+    (fastai v0.7's and early fastai v1's `LanguageModelLoader` sampled lengths the same way, without
+    rescaling in v0.7; fastai v2's `LMDataLoader` uses a fixed length.)
 
     One epoch over the poems with `bs = 8` and `bptt = 70`:
     """),
@@ -1184,7 +1185,7 @@ NB03 = [
     with a tiny configuration: embedding 64, two LSTM layers of 128 units, and LM dropouts scaled
     by `drop_mult=0.3`. The data goes through `LMLoader` (notebook 02: 64 streams, variable windows
     around 16 tokens), and `train.fit_lm` runs the loop: Adam, slanted triangular learning rates
-    (notebook 06), AR/TAR, hidden state carried and detached. We use one CPU thread: for matrices
+    (notebook 05), AR/TAR, hidden state carried and detached. We use one CPU thread: for matrices
     this small, coordinating several threads costs more than it saves.
     """),
     code("""

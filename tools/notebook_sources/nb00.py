@@ -158,7 +158,8 @@ CELLS = [
     start, not a result. Among the verses it is surest about, some are right and some confidently
     wrong, and our two made-up lines may not fare better. Why so modest? Poetry says "sad" in
     roundabout ways; the dev set has only 36 verses, so one verse is almost 3 points of accuracy
-    and the curve jumps around; we skipped stage 2 and stopped after two epochs; and `general-fwd`
+    and the curve jumps around; we stopped after two epochs (skipping stage 2 matters less here: the
+    course's 5-seed runs find the poems level with and without it); and `general-fwd`
     learned its English from 3.8 million tokens, not the 103 million of the paper's WikiText-103
     (if your run used `wt103-fwd`, it read those 103 million: compare). Notebooks 05-07 do it
     properly and measure, with error bars, what each part is worth against a network trained from

@@ -237,7 +237,8 @@ CELLS = [
     """),
     md("""
     fastai (v1 and v2) trains ULMFiT with a different shape, **one-cycle**: a cosine warm-up over
-    the first 25% of the steps from $\\eta_{\\max}/25$, then a cosine decay to almost zero. Both
+    the first part of the steps (`pct_start`: 25% in fastai v2, 30% in v1) from
+    $\\eta_{\\max}/25$, then a cosine decay to almost zero (our `one_cycle` uses v2's 25%). Both
     climb briefly and decay for long; STLR climbs faster and decays in a straight line to a floor.
     """),
     code("""

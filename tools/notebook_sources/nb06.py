@@ -215,11 +215,15 @@ CELLS = [
     §3.3) reads the document in chunks of `bptt` tokens:
 
     1. the hidden state is **carried** from chunk to chunk, so the model reads the whole text;
-    2. only the chunks within the last `max_len` tokens keep their outputs and their graph; the
-       earlier ones run under `torch.no_grad()` and only prepare the hidden state.
+    2. the chunks' outputs are pooled, and gradients flow back to every chunk whose hidden state
+       contributed to the prediction. That is the paper.
 
-    So memory depends on `max_len` (default 20 × 70 = 1,400 tokens), not on the document's length.
-    Gradients reach the kept chunks; everything earlier is read but not trained on.
+    A 5,000-token review would still hold every activation in memory, so the released code (fastai
+    v0.7's `max_seq`, later fastai's `max_len`) adds a **memory cap** the paper does not describe:
+    only the chunks within the last `max_len` tokens keep their outputs and their graph; the earlier
+    ones run under `torch.no_grad()` and only prepare the hidden state. With it, memory depends on
+    `max_len` (default 20 × 70 = 1,400 tokens), not on the document's length; everything earlier is
+    read but neither pooled nor trained on. For a verse (a dozen tokens) the two are the same.
     """, slide=True),
     code("""
     explain.show_source(classifier.bpt3c_encode);
@@ -362,8 +366,9 @@ CELLS = [
     md("""
     The classifier should start from the language model **fine-tuned on the poems** (stage 2,
     notebook 05 saves it under `runs/`). If it is not there, we fall back to the pretrained
-    general-domain model itself (`PRETRAINED`) — it works, a little less well (notebook 07
-    measures by how much).
+    general-domain model itself (`PRETRAINED`). On the poems that costs little: in the course's
+    5-seed runs, with and without stage 2 are level on both the 3-class and the happy-vs-sad task
+    (docs/results.md), because a few hundred verses are a very small corpus for stage 2.
     """),
     code("""
     finetuned = RUNS / "poems_lm"  # written by notebook 05 in full mode
@@ -417,8 +422,9 @@ CELLS = [
     """),
     md("""
     Typically the training loss keeps falling while the validation loss levels off after four to six
-    epochs and then creeps up again: with a few hundred verses the network starts to memorise them. The paper's answer
-    is regularisation (the dropouts) and, above all, more data in stage 2 — which needs no labels.
+    epochs and then creeps up again: with a few hundred verses the network starts to memorise them. The recipe's defences are
+    regularisation (the classifier's dropouts, ULMFiT §4.1) and few epochs; `keep_best` can also end
+    on the best validation epoch.
 
     ## 8. How good is it, and where does it fail?
 
