@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import http.server
 import json
 import os
@@ -136,10 +135,6 @@ def _leftovers(cache: Path) -> list[Path]:
     return [p for p in cache.rglob("*") if p.suffix == ".part" or ".extract-" in p.name]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_notebooks_00_and_06_run_on_a_fresh_machine(server, mirror_root, tmp_path):
     text = "".join(Path(config.REPO_ROOT / nb).read_text() for nb in NOTEBOOKS)
     assert "course_model" in text, "the notebooks must choose their model with course_model()"
@@ -154,13 +149,13 @@ def test_notebooks_00_and_06_run_on_a_fresh_machine(server, mirror_root, tmp_pat
     # the poems and the model came from the mirror into the cache, verified
     poems = registry.get_entry("poem_sentiment")
     for split in ("train.tsv", "dev.tsv", "test.tsv"):  # what notebooks 00 and 06 read
-        assert _sha256(cache / "poem_sentiment" / split) == poems.file(split).sha256
+        assert registry.sha256_file(cache / "poem_sentiment" / split) == poems.file(split).sha256
     model = cache / "wt103-fwd"
     assert (model / "lstm_fwd.pth").is_file() and (model / "itos_wt103.pkl").is_file()
     assert json.loads((model / registry.MARKER).read_text())["archive"] == "wt103-fwd.tgz"
     # trust on first use: the digest of what arrived is recorded beside the downloads
     records = json.loads((cache / registry.RECORDS).read_text())
-    assert records["wt103-fwd.tgz"]["sha256"] == _sha256(mirror_root / WT103_PATH)
+    assert records["wt103-fwd.tgz"]["sha256"] == registry.sha256_file(mirror_root / WT103_PATH)
     assert records["wt103-fwd.tgz"]["size"] == (mirror_root / WT103_PATH).stat().st_size
     assert not (cache / "general-fwd").exists() and _leftovers(cache) == []
 

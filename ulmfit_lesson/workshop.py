@@ -32,7 +32,6 @@ much slower or faster this machine runs the same probe, and by the cost of the l
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -51,7 +50,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__, config
+from . import __version__, config, registry
 
 # What a kit holds (and a room's mirror serves): the two classification datasets, the stage-1
 # corpus and the course's two pretrained LMs. What each notebook reads is NOTEBOOK_NEEDS, below.
@@ -85,14 +84,6 @@ PROBE_MODEL: dict[str, int] = {}  # AWD-LSTM sizes (emb_size, ...); empty: the p
 Report = Callable[[str], None]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ----------------------------------------------------------------------------------- pack-kit
 
 
@@ -115,8 +106,6 @@ def _kit_files(name: str) -> list[KitFile]:
     dataset archive), which ``registry.fetch`` verifies and extracts on first use. When only an
     extracted copy exists, its files go in as ``NAME/<file>``, which ``fetch`` uses as is.
     """
-    from . import registry
-
     entry = registry.get_entry(name)
     if not entry.is_archive:
         return [
@@ -140,8 +129,6 @@ def _kit_files(name: str) -> list[KitFile]:
 
 
 def _expected_sha(name: str, filename: str) -> str | None:
-    from . import registry
-
     try:
         return registry.get_entry(name).file(filename).sha256
     except ValueError:  # a file of an extracted fastai archive: not listed in the registry
@@ -149,8 +136,6 @@ def _expected_sha(name: str, filename: str) -> str | None:
 
 
 def _kit_readme(files: list[KitFile], names: Sequence[str]) -> str:
-    from . import registry
-
     lines = [
         "# ULMFiT course: workshop kit",
         "",
@@ -199,8 +184,6 @@ def pack_kit(
     as a data directory, plus ``SHA256SUMS``, ``kit.json`` (the manifest) and ``README.md``
     (how to use it, licences, citations). Written atomically: ``out`` appears only when complete.
     """
-    from . import registry
-
     out = Path(out)
     names = list(dict.fromkeys(names))
     if not out.name.endswith((".tar.gz", ".tgz", ".tar")):
@@ -218,7 +201,7 @@ def pack_kit(
         )
     for f in files:
         report(f"  hashing {f.relpath} ({f.source})")
-        f.sha256, f.size = _sha256(f.source), f.source.stat().st_size
+        f.sha256, f.size = registry.sha256_file(f.source), f.source.stat().st_size
         expected = _expected_sha(f.entry, Path(f.relpath).name)
         if expected is not None and f.sha256 != expected:
             raise registry.ChecksumError(
@@ -275,7 +258,7 @@ def verify_kit(folder: str | Path) -> list[str]:
         path = folder / rel
         if not path.is_file():
             problems.append(f"{rel}: missing (SHA256SUMS line {number})")
-        elif _sha256(path) != digest:
+        elif registry.sha256_file(path) != digest:
             problems.append(f"{rel}: sha256 differs from SHA256SUMS: the copy is corrupt")
     return problems
 
@@ -305,8 +288,6 @@ def use_kit(
     (``ValueError`` listing the problems) and, with ``set_env``, put first in this process's
     ``ULMFIT_DATA`` (what a notebook kernel needs on Colab). Returns the kit folder.
     """
-    from . import registry
-
     text = str(source)
     if text.startswith(("http://", "https://")):
         source = _download_kit(text, Path(dest or Path.home()), report)
@@ -396,8 +377,6 @@ LM_SHARE = {
 def course_model(direction: str = "fwd") -> str:
     """``pretrained.course_model(direction)``; without torch (which doctor reports), the same
     choice from what is on disk."""
-    from . import registry
-
     try:
         from .pretrained import course_model as choose
     except ImportError:
@@ -416,8 +395,6 @@ def _on_mirror(name: str) -> bool:
 
 
 def _available(name: str) -> bool:
-    from . import registry
-
     return registry.available_locally(name) or (
         registry.get_entry(name).files[0].url is None and _on_mirror(name)
     )
@@ -458,8 +435,6 @@ def _resolve_needs(needs: Iterable[str], model: str) -> tuple[list[str], bool]:
 def plan_notebooks(notebooks: Iterable[str] | None = None) -> list[NotebookPlan]:
     """For each notebook (default: all of ``NOTEBOOK_NEEDS``): the entries it reads, what it will
     download (with sizes) and whether it can run now. Hashes nothing, downloads nothing."""
-    from . import registry
-
     model = course_model()
     plans = []
     for nb in notebooks or NOTEBOOK_NEEDS:
@@ -487,8 +462,6 @@ def course_needs() -> list[str]:
 
 
 def _size(n: int | None) -> str:
-    from . import registry
-
     return "size announced when it downloads" if n is None else registry.human_size(n)
 
 
@@ -516,8 +489,6 @@ def _downloads_text(downloads: Sequence[tuple[str, int | None]], total: bool = T
 
 def _audiences(missing: Sequence[str], fetch_all: bool = False) -> list[str]:
     """What each reader does about entries not on this machine (no folder they cannot have)."""
-    from . import registry
-
     lines = []
     fetchable = [n for n in missing if registry.downloadable(n)]
     local_only = [n for n in missing if n not in fetchable]
@@ -551,8 +522,6 @@ def hosted_setup(kit: str | Path | None = None, names: Iterable[str] | None = No
     pretrained model of ``pretrained.course_model()``). Reports folders named in ``ULMFIT_DATA``
     that do not exist.
     """
-    from . import registry
-
     where = hosted_environment()
     if kit:
         use_kit(kit)
@@ -799,8 +768,6 @@ def check_entry(name: str) -> Check:
     """Is registry entry ``name`` on this machine and intact (``registry.verify``: hashes files;
     files without a published sha256 are compared with the pinned or recorded one)? A missing
     entry that can be downloaded is not a failure: the notebooks fetch it on first use."""
-    from . import registry
-
     label = f"data {name}"
     try:
         entry = registry.get_entry(name)
@@ -935,8 +902,6 @@ def check_notebooks(probe_seconds: float | None = None, times: dict | None = Non
 
 
 def _mirror() -> str | None:
-    from . import registry
-
     return registry.mirror_base()
 
 
@@ -1113,11 +1078,6 @@ def doctor(
                 "correct ULMFIT_DATA (a typo? a drive not mounted?), or remove that folder from it",
             )
         )
-    try:
-        from . import registry
-    except ImportError as err:
-        checks.append(Check("registry", "fail", f"cannot import: {err}", "`make install`"))
-        names = []
     model = None
     if names is None:
         model = course_model()

@@ -9,29 +9,9 @@ in ``EXTRA_TOOLS`` (tool -> how to install it).
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def missing_tools(extra: dict[str, str]) -> list[str]:
-    missing = [] if shutil.which("node") else ["Node.js (node)"]
-    for package in ("playwright-core", "reveal.js"):
-        if not (ROOT / "node_modules" / package).is_dir():
-            missing.append(f"{package} (npm ci)")
-    if chromium_path() is None:
-        missing.append("Chromium (apt-get install chromium)")
-    return missing + [f"{tool} ({how})" for tool, how in extra.items() if not shutil.which(tool)]
+from e2e import chromium_path, missing_tools
 
 
 @pytest.fixture(scope="module")

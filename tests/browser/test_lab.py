@@ -27,12 +27,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from e2e import SHOTS, run_e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "widgets_fixture.ipynb"
 SCRIPT = HERE / "lab_e2e.mjs"
-SHOTS = ROOT / "build" / "screenshots"
 sys.path.insert(0, str(ROOT / "tools"))
 
 
@@ -134,27 +134,18 @@ def story_deck(tmp_path_factory, browser_tools) -> Path:
 
 
 def test_widgets_and_slides_in_a_real_browser(jupyter_lab, story_deck, browser_tools):
-    env = dict(os.environ)
-    env.update(
+    env = dict(
         LAB_URL=jupyter_lab["url"],
         LAB_TOKEN=jupyter_lab["token"],
         NOTEBOOK=jupyter_lab["notebook"],
         DECK=str(story_deck),
-        SHOTS=str(SHOTS),
         CHROMIUM=browser_tools,
     )
-    for old in SHOTS.glob("*.png") if SHOTS.is_dir() else []:
-        old.unlink()  # screenshots of this run only
-    start = time.monotonic()
-    proc = subprocess.run(
-        ["node", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
-    )
-    lines = proc.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {"ok": False, "error": "no output"}
+    result, stderr, seconds = run_e2e(SCRIPT, env, ("lab_*.png", "slides_*.png"))
     steps = "\n".join(f"  {s['t']:>6}s {s['name']}: {s['detail']}" for s in result.get("steps", []))
     report = (
-        f"browser steps ({time.monotonic() - start:.0f} s):\n{steps}\n"
-        f"error: {result.get('error')}\nnode stderr (tail):\n{proc.stderr[-3000:]}\n"
+        f"browser steps ({seconds:.0f} s):\n{steps}\n"
+        f"error: {result.get('error')}\nnode stderr (tail):\n{stderr[-3000:]}\n"
         f"jupyter log (tail):\n{jupyter_lab['log'].read_text()[-3000:]}"
     )
     assert result.get("ok"), report

@@ -16,8 +16,6 @@ set) or with ``ULMFIT_REQUIRE_BROWSER=1``, where it fails, as ``test_lab.py`` do
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 import sys
@@ -26,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from e2e import run_e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "talk_e2e.mjs"
-SHOTS = ROOT / "build" / "screenshots"
 sys.path.insert(0, str(ROOT / "tools"))
 
 # A PDF of the deck is about 1 MB (vector figures, the theme's fonts embedded once); far more means
@@ -123,25 +121,16 @@ def test_talk_deck_and_pdf_in_a_real_browser(talk, browser_tools, tmp_path):
     figure_slide = 1 + next(i for i, s in enumerate(slides) if "fine-tuned transformer" in s.title)
     first_backup = 1 + next(i for i, s in enumerate(slides) if s.appendix)
     env = dict(
-        os.environ,
         DECK=str(talk.deck),
-        SHOTS=str(SHOTS),
         CHROMIUM=browser_tools,
         SHOT_SLIDES=f"1,{figure_slide},{first_backup + 1}",
     )
-    for old in SHOTS.glob("talk_*.png") if SHOTS.is_dir() else []:
-        old.unlink()  # screenshots of this run only
-    start = time.monotonic()
-    proc = subprocess.run(
-        ["node", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
-    )
-    lines = proc.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {"ok": False, "error": "no output"}
+    result, stderr, seconds = run_e2e(SCRIPT, env, ("talk_*.png",))
     report = (
-        f"browser ({time.monotonic() - start:.0f} s; build {talk.build_seconds:.0f} s): "
+        f"browser ({seconds:.0f} s; build {talk.build_seconds:.0f} s): "
         f"error {result.get('error')}\nfailed {result.get('failed')}\n"
         f"external {result.get('external')}\npage errors {result.get('errors')}\n"
-        f"node stderr (tail):\n{proc.stderr[-2000:]}"
+        f"node stderr (tail):\n{stderr[-2000:]}"
     )
     assert result.get("ok"), report
 
