@@ -40,8 +40,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ulmfit_lesson.awd_lstm import detach_hidden  # noqa: E402
+from ulmfit_lesson.language_model import build_language_model  # noqa: E402
 from ulmfit_lesson.losses import ar_tar_penalty, lm_loss  # noqa: E402
-from ulmfit_lesson.models import build_language_model  # noqa: E402
 
 ALPHA, BETA = 2.0, 1.0
 

@@ -12,7 +12,7 @@ on top; the head's weights do not change the time):
 
 - ``tokenize``: tokenizer + vocabulary;
 - ``predict``: ``TextClassifier.predict_proba`` end to end, and its tokens per second;
-- ``chunked``: the same through ``classifier.predict_logits`` (70-token chunks: the old path);
+- ``chunked``: the same through ``predict.predict_logits`` (70-token chunks: the old path);
 - ``one pass``: the bare encoder over all the ids in a single call, the floor ("one forward
   pass"); not run at 1 MB, where one call would hold every activation at once (GBs).
 
@@ -40,8 +40,8 @@ import torch  # noqa: E402
 
 from ulmfit_lesson import registry  # noqa: E402
 from ulmfit_lesson.clas_loader import ClasLoader  # noqa: E402
-from ulmfit_lesson.classifier import build_classifier, predict_logits  # noqa: E402
-from ulmfit_lesson.predict import TextClassifier  # noqa: E402
+from ulmfit_lesson.classifier import build_classifier  # noqa: E402
+from ulmfit_lesson.predict import TextClassifier, predict_logits  # noqa: E402
 from ulmfit_lesson.pretrained import load_fastai_lm  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results" / "predict.md"
@@ -142,7 +142,7 @@ def main() -> None:
         f"({args.device}): {machine()}.\n\n{table(rows)}\n\n"
         "`predict`: `TextClassifier.predict_proba([text])` end to end (tokenizing included), "
         "`general-fwd`'s encoder with a 2-class head. `chunked`: the same model through "
-        "`classifier.predict_logits` (BPT3C's 70-token chunks, the path `predict` took before "
+        "`predict.predict_logits` (BPT3C's 70-token chunks, the path `predict` took before "
         "issue 20). `one pass`: the bare encoder over all the ids in a single call, the floor.\n"
     )
     if diffs:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ulmfit_lesson.classifier import build_classifier  # noqa: E402
-from ulmfit_lesson.models import build_language_model  # noqa: E402
+from ulmfit_lesson.language_model import build_language_model  # noqa: E402
 
 VOCABS = {"general-fwd": 26_856, "wt103-fwd": 60_000}
 

@@ -108,7 +108,7 @@ def ensemble(csv: Path) -> str:
 
 def tuning(csv: Path) -> str:
     """Per stage-3 variant: dev and test scores after the last epoch and at the best dev epoch."""
-    from ulmfit_lesson.experiments import tuning_summary
+    from ulmfit_lesson.course.results import tuning_summary
 
     rows = []
     for _, r in tuning_summary(pd.read_csv(csv)).iterrows():

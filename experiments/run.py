@@ -26,7 +26,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ulmfit_lesson import experiments as ex
+sys.path.insert(
+    0, str(Path(__file__).resolve().parent.parent)
+)  # the checkout: experiments/ is its folder
+from experiments import runner as ex  # noqa: E402
+from ulmfit_lesson.course import results  # noqa: E402
 
 EXPERIMENTS = (
     "poems", "ablations", "sample-efficiency", "goemotions", "ensemble", "tuning", "tuning-cv",
@@ -151,11 +155,11 @@ def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_ask
             df = df[df["epoch"] == df["n_epochs"]]
         if "fold" in df:  # cross-validation: the spread is between folds of one seed
             df = df.assign(seed=df["fold"])
-        summary = ex.summarize(df, by)
+        summary = results.summarize(df, by)
         done = int(summary["n_seeds"].min())
         short = done < n_seeds_asked and "fold" not in df
         partial = " (PARTIAL: fewer seeds than asked)" if short else ""
-        table = ex.markdown_table(summary, by)
+        table = results.markdown_table(summary, by)
         if "fold" in df:
             table = table.replace("| seeds |", "| folds |", 1)
         lines += [f"## {stem}{partial}", "", table, ""]

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from ulmfit_lesson.clas_recipes import train_classifier
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.lm_loader import LMLoader
-from ulmfit_lesson.models import build_language_model
 from ulmfit_lesson.train import fit_lm
 
 LM_EPOCHS = 4

@@ -8,8 +8,8 @@ import torch
 
 from ulmfit_lesson.awd_lstm import AWDLSTM, detach_hidden
 from ulmfit_lesson.config import LM_DROPOUTS, AWDLSTMConfig
+from ulmfit_lesson.language_model import LanguageModel, build_language_model
 from ulmfit_lesson.losses import ar_tar_penalty, lm_loss
-from ulmfit_lesson.models import LanguageModel, build_language_model
 
 TINY = dict(emb_size=6, hidden_size=10, n_layers=3)
 VOCAB = 30

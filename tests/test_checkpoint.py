@@ -16,7 +16,7 @@ from ulmfit_lesson.checkpoint import (
     load_language_model,
     save_checkpoint,
 )
-from ulmfit_lesson.models import build_language_model
+from ulmfit_lesson.language_model import build_language_model
 
 ITOS = ["xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj"] + [
     f"w{i}" for i in range(11)

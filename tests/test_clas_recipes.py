@@ -22,7 +22,7 @@ from ulmfit_lesson.clas_recipes import (
     tune_thresholds,
     ulmfit_pipeline,
 )
-from ulmfit_lesson.models import build_language_model
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.schedules import discriminative_lrs
 from ulmfit_lesson.tokenizer import tokenize_texts
 from ulmfit_lesson.vocab import Vocab

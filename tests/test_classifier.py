@@ -10,10 +10,10 @@ from ulmfit_lesson.classifier import (
     bpt3c_encode,
     build_classifier,
     concat_pool,
-    masked_ar_tar,
-    predict_logits,
 )
-from ulmfit_lesson.models import build_language_model
+from ulmfit_lesson.language_model import build_language_model
+from ulmfit_lesson.losses import masked_ar_tar
+from ulmfit_lesson.predict import predict_logits
 
 VOCAB = 60
 SIZES = dict(emb_size=16, hidden_size=32)

@@ -14,7 +14,7 @@ import torch
 
 from ulmfit_lesson import cli, cli_classifier
 from ulmfit_lesson.checkpoint import save_checkpoint
-from ulmfit_lesson.models import build_language_model
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.tokenizer import tokenize_texts
 from ulmfit_lesson.vocab import Vocab
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.lm_loader import LMLoader
-from ulmfit_lesson.models import build_language_model
 from ulmfit_lesson.train import fit_lm
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
     import json, sys, torch
     import torch.distributed as dist
     from ulmfit_lesson.lm_loader import LMLoader
-    from ulmfit_lesson.models import build_language_model
+    from ulmfit_lesson.language_model import build_language_model
     from ulmfit_lesson.train import fit_lm, init_distributed
 
     torch.set_num_threads(1)

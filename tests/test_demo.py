@@ -1,4 +1,4 @@
-"""The talk's live demo (``ulmfit_lesson.demo.run_demo``): real behaviour, in quick settings, fast.
+"""The talk's live demo (``ulmfit_lesson.course.demo.run_demo``): real behaviour, in quick settings, fast.
 
 Runs the three stages for real on the course's pretrained ``general-fwd`` (from the shared data next
 to the repository, as ``test_pretrained.py``) in the presenter's quick settings, and checks what the
@@ -13,8 +13,9 @@ import math
 import pytest
 from matplotlib.figure import Figure
 
-from ulmfit_lesson import demo, tokenizer
+from ulmfit_lesson import tokenizer
 from ulmfit_lesson.config import REPO_ROOT
+from ulmfit_lesson.course import demo
 
 SHARED = REPO_ROOT.parent / "shared"
 VERSE = "o wild west wind, thou breath of autumn's being"

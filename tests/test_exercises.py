@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ulmfit_lesson import exercises, exercises_clas, exercises_lm, tokenizer
+from ulmfit_lesson import tokenizer
+from ulmfit_lesson.course import exercises_basics, exercises_clas, exercises_lm
 
 
 def not_attempted(*args):
@@ -21,7 +22,7 @@ def not_attempted(*args):
 # asks for values, so tests/test_exercises_lm.py calls each of its checkers by hand.)
 FUNCTION_EXERCISES = [
     pytest.param(module, name, id=f"{module.__name__.split('.')[-1]}.{name}")
-    for module in (exercises, exercises_clas)
+    for module in (exercises_basics, exercises_clas)
     for name in module.EXERCISES
 ]
 
@@ -45,7 +46,7 @@ def test_untouched_exercise_is_not_attempted(module, name):
 
 # (module, checker, a function that crashes) in each of the three exercise modules
 CRASHES = [
-    (exercises, exercises.check_unk_rate, lambda docs, itos: 1 / 0),
+    (exercises_basics, exercises_basics.check_unk_rate, lambda docs, itos: 1 / 0),
     (exercises_clas, exercises_clas.check_error_reduction, lambda a, b: 1 / 0),
     (exercises_lm, exercises_lm.check_perplexity, lambda logits, y: 1 / 0),
 ]
@@ -61,71 +62,71 @@ def test_crash_is_reported_with_its_modules_hint(module, check, crashing):
 
 # (checker, wrong answer, a phrase of the expected hint)
 WRONG = [
-    (exercises.check_replace_all_caps, lambda t: t, "Put 'xxup' before"),
+    (exercises_basics.check_replace_all_caps, lambda t: t, "Put 'xxup' before"),
     (
-        exercises.check_replace_all_caps,
+        exercises_basics.check_replace_all_caps,
         lambda t: " ".join("xxup " + w if w.isupper() else w for w in t.split()),
         "Lowercase the ALL-CAPS word",
     ),
     (
-        exercises.check_replace_all_caps,
+        exercises_basics.check_replace_all_caps,
         lambda t: " ".join("xxup " + w.lower() if w.isupper() else w for w in t.split()),
         "One-letter capitals",
     ),
     (
-        exercises.check_unk_rate,
+        exercises_basics.check_unk_rate,
         lambda docs, itos: sum(sum(t not in itos for t in d) / len(d) for d in docs) / len(docs),
         "Pool all documents",
     ),
     (
-        exercises.check_unk_rate,
+        exercises_basics.check_unk_rate,
         lambda docs, itos: (
             len({t for d in docs for t in d} - set(itos)) / sum(len(d) for d in docs)
         ),
         "Count every occurrence",
     ),
     (
-        exercises.check_stream_layout,
+        exercises_basics.check_stream_layout,
         lambda tokens, bs: [tokens[i::bs] for i in range(bs)],
         "contiguous pieces",
     ),
     (
-        exercises.check_stream_layout,
+        exercises_basics.check_stream_layout,
         lambda t, bs: [t[i * (len(t) // bs) : (i + 1) * (len(t) // bs)] for i in range(bs)],
         "(n - 1) // bs",
     ),
     (
-        exercises.check_lr_scales,
+        exercises_basics.check_lr_scales,
         lambda seq_lens, bptt, lr: [lr * bptt / s for s in seq_lens],
         "upside down",
     ),
     (
-        exercises.check_locked_mask,
+        exercises_basics.check_locked_mask,
         lambda x, p: torch.nn.functional.dropout(torch.ones_like(x), p),
         "reuses it at every step",
     ),
     (
-        exercises.check_locked_mask,
+        exercises_basics.check_locked_mask,
         lambda x, p: torch.bernoulli(torch.full((x.shape[0], 1, x.shape[2]), 1 - p)),
         "1/(1-p)",
     ),
     (
-        exercises.check_locked_mask,
+        exercises_basics.check_locked_mask,
         lambda x, p: torch.bernoulli(torch.full((x.shape[0], 1, x.shape[2]), p)) / (1 - p),
         "probability to DROP",
     ),
     (
-        exercises.check_locked_mask,
+        exercises_basics.check_locked_mask,
         lambda x, p: torch.bernoulli(torch.full((1, 1, x.shape[2]), 1 - p)) / (1 - p),
         "Each of the bs sequences",
     ),
     (
-        exercises.check_ar_tar,
+        exercises_basics.check_ar_tar,
         lambda r, d, a, b: a * r.pow(2).mean() + b * (r[:, 1:] - r[:, :-1]).pow(2).mean(),
         "*dropped* output",
     ),
     (
-        exercises.check_ar_tar,
+        exercises_basics.check_ar_tar,
         lambda r, d, a, b: a * d.pow(2).mean() + b * (r[1:] - r[:-1]).pow(2).mean(),
         "time is dimension 1",
     ),
@@ -143,12 +144,15 @@ def test_wrong_answer_fails_with_its_hint(check, wrong, hint):
 
 def test_reference_caps_rule_agrees_with_tokenizer():
     for text in ["HELLO WORLD", "A B CD", "the U.S.A. is BIG!", "MiXeD CASE", "x Y ZZ"]:
-        assert exercises.replace_all_caps(text).split() == tokenizer.replace_all_caps(text).split()
+        assert (
+            exercises_basics.replace_all_caps(text).split()
+            == tokenizer.replace_all_caps(text).split()
+        )
 
 
 def test_show_solution_and_hint(capsys):
-    src = exercises.show_solution("locked_mask")
+    src = exercises_basics.show_solution("locked_mask")
     assert "def locked_mask" in src and "bernoulli" in src
-    assert "bernoulli" in exercises.hint("locked_mask")
+    assert "bernoulli" in exercises_basics.hint("locked_mask")
     with pytest.raises(ValueError, match="no exercise"):
-        exercises.show_solution("nope")
+        exercises_basics.show_solution("nope")

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ulmfit_lesson import classifier, exercises_clas
+from ulmfit_lesson import classifier
+from ulmfit_lesson.course import exercises_clas
 
 
 def test_reference_pool_equals_the_package():

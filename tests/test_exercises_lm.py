@@ -9,7 +9,8 @@ import math
 import pytest
 import torch
 
-from ulmfit_lesson import exercises_lm, schedules
+from ulmfit_lesson import schedules
+from ulmfit_lesson.course import exercises_lm
 
 
 def not_attempted(*args):

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from ulmfit_lesson import experiments as ex
-from ulmfit_lesson.models import build_language_model
+from experiments import runner as ex
+from ulmfit_lesson.course import results
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.tokenizer import SPECIAL_TOKENS, tokenize_texts
-from ulmfit_lesson.vocab import Vocab
+from ulmfit_lesson.vocab import ReversedVocab, Vocab
 
 WORDS = "the a film plot scene was is very good bad".split()
 LM_OPTS = dict(frozen_epochs=1, epochs=1, bs=4, bptt=8)
@@ -78,10 +79,12 @@ def test_compare_methods(data, tiny_lm, tmp_path):
     majority = df[df.method == "majority"].iloc[0]
     share = (data["test"].label == ex.majority_class(data["train"].label)).mean()
     assert majority.accuracy == pytest.approx(share)
-    summary = ex.summarize(df, ["method"])
+    summary = results.summarize(df, ["method"])
     assert len(summary) == len(ex.METHODS) and (summary.n_seeds == 2).all()
-    assert "±" in ex.markdown_table(summary, ["method"])
-    assert "±" not in ex.markdown_table(ex.summarize(df[df.seed == 0], ["method"]), ["method"])
+    assert "±" in results.markdown_table(summary, ["method"])
+    assert "±" not in results.markdown_table(
+        results.summarize(df[df.seed == 0], ["method"]), ["method"]
+    )
 
 
 def test_ablations_share_one_lm_per_seed(data, tiny_lm):
@@ -132,7 +135,7 @@ def test_ensemble_rows_and_backwards_ids(data, tiny_lm):
     )
     check(df, 3, extra=("direction",))
     assert list(df.direction) == ["fwd", "bwd", "fwd+bwd"]
-    vocab = ex.ReversedVocab(tiny_lm[1])
+    vocab = ReversedVocab(tiny_lm[1])
     tokens = tokenize_texts(["good film"])[0]
     assert vocab.numericalize(tokens) == Vocab(tiny_lm[1]).numericalize(tokens)[::-1]
     assert vocab.numericalize(tokens)[-1] == vocab.stoi["xxbos"]  # xxbos last, as general-bwd
@@ -172,7 +175,7 @@ def test_tuning_summary_picks_the_best_dev_epoch_per_seed():
                                    (1, 1, 0.4, 0.30), (1, 2, 0.4, 0.50), (1, 3, 0.3, 0.70)]:  # fmt: skip
         rows.append(dict(variant="v", seed=seed, epoch=epoch, dev_accuracy=dev, dev_macro_f1=dev,
                          accuracy=test, macro_f1=test))  # fmt: skip
-    s = ex.tuning_summary(pd.DataFrame(rows)).set_index("epochs")
+    s = results.tuning_summary(pd.DataFrame(rows)).set_index("epochs")
     # last epoch: test 0.80 and 0.70; best dev: epoch 2 of seed 0 (0.60), and for seed 1 the tie
     # 0.4/0.4 goes to the later epoch 2 (0.50)
     assert s.loc["last", "macro_f1_mean"] == pytest.approx(0.75)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ulmfit_lesson.generate import generate, next_word_probs, sample_ids
-from ulmfit_lesson.models import build_language_model
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.tokenizer import SPECIAL_TOKENS, tokenize
 
 WORDS = "the king queen said and to a of in his her crown . , ! ? was is rose fell".split()

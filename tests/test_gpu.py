@@ -13,7 +13,7 @@ import pytest
 import torch
 from test_clas_recipes import train_good_bad
 
-from ulmfit_lesson.models import build_language_model
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.train import evaluate_lm
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

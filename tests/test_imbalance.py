@@ -266,7 +266,7 @@ def _run_py():
 def test_goemotions_imbalance_gives_every_method_the_same_treatment(tiny_lm, tmp_path, monkeypatch):  # noqa: F811
     from test_experiments import CLAS_OPTS, LM_OPTS, frame
 
-    from ulmfit_lesson import experiments as ex
+    from experiments import runner as ex
 
     data = {"train": frame(24, 0), "dev": frame(8, 1), "test": frame(10, 2)}
     stage2_calls, tfidf_weights = [], []

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.lm_loader import LMLoader
 from ulmfit_lesson.lm_recipes import finetune_lm, finetune_vocab, numericalize
-from ulmfit_lesson.models import build_language_model
 from ulmfit_lesson.pretrained import match_embeddings
 from ulmfit_lesson.tokenizer import tokenize_texts
 from ulmfit_lesson.train import evaluate_lm

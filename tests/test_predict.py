@@ -6,7 +6,7 @@ import torch
 from ulmfit_lesson.checkpoint import CheckpointError, save_checkpoint
 from ulmfit_lesson.clas_loader import pad_chunks
 from ulmfit_lesson.classifier import bpt3c_encode, build_classifier
-from ulmfit_lesson.models import build_language_model
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.predict import TextClassifier
 from ulmfit_lesson.tokenizer import tokenize, tokenize_texts
 from ulmfit_lesson.vocab import Vocab

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ulmfit_lesson.config import REPO_ROOT
-from ulmfit_lesson.models import LanguageModel, build_language_model
+from ulmfit_lesson.language_model import LanguageModel, build_language_model
 from ulmfit_lesson.pretrained import (
     fastai_to_ours,
     load_fastai_lm,

@@ -29,8 +29,8 @@ from ulmfit_lesson import cli
 from ulmfit_lesson.checkpoint import load_checkpoint, save_checkpoint
 from ulmfit_lesson.clas_recipes import train_classifier
 from ulmfit_lesson.classifier import build_classifier
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.lm_loader import LMLoader
-from ulmfit_lesson.models import build_language_model
 from ulmfit_lesson.train import TrainingInterrupted, fit_lm, sigterm_as_keyboard_interrupt
 
 HELPER = Path(__file__).with_name("interruptible_training.py")

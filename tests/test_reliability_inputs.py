@@ -464,7 +464,7 @@ def test_inference_in_long_segments_equals_bpt3c_chunk_by_chunk(segment_chunks, 
     document, segments cut at every row start: the same logits as ``predict_logits``."""
     from ulmfit_lesson import predict
     from ulmfit_lesson.clas_loader import ClasLoader
-    from ulmfit_lesson.classifier import predict_logits
+    from ulmfit_lesson.predict import predict_logits
 
     monkeypatch.setattr(predict, "SEGMENT_CHUNKS", segment_chunks)
     lm, itos = bad.tiny_lm()

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.lm_loader import LMLoader
-from ulmfit_lesson.models import build_language_model
 from ulmfit_lesson.schedules import (
     DISCRIMINATIVE_FACTOR,
     Schedule,

@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ulmfit_lesson import explain, lm_loader, schedules, tokenizer, widgets  # noqa: E402
+from ulmfit_lesson import datasets, lm_loader, schedules, tokenizer  # noqa: E402
+from ulmfit_lesson.course import explain, widgets_basics  # noqa: E402
 
 
 class TinyVocab:
@@ -25,7 +26,7 @@ class TinyVocab:
 
 
 def test_bptt_sampler_redraws_with_new_lengths():
-    box = widgets.bptt_sampler(show_static=False)
+    box = widgets_basics.bptt_sampler(show_static=False)
     assert set(box.controls) == {"bptt", "p_full", "sd"}
     counts = box.state["counts"].copy()
     assert abs(box.state["lengths"].mean() - lm_loader.expected_bptt_length(70)) < 1.5
@@ -45,12 +46,12 @@ def test_bptt_sampler_redraws_with_new_lengths():
 
 def test_sample_lengths_restores_constants_on_error():
     with pytest.raises(ValueError):
-        widgets.sample_lengths(bptt=0)
+        widgets_basics.sample_lengths(bptt=0)
     assert (lm_loader.BPTT_FULL_PROB, lm_loader.BPTT_SD) == (0.95, 5.0)
 
 
 def test_stlr_explorer_peak_follows_cut_frac():
-    box = widgets.stlr_explorer(steps=1000, show_static=False)
+    box = widgets_basics.stlr_explorer(steps=1000, show_static=False)
     assert box.state["peak_step"] == 100  # floor(1000 * 0.1)
     line = box.state["figure"].axes[0].lines[0]
     assert int(np.argmax(line.get_ydata())) == 100
@@ -68,7 +69,7 @@ def test_stlr_explorer_peak_follows_cut_frac():
 
 
 def test_dropout_mask_viewer_kinds_and_p():
-    box = widgets.dropout_mask_viewer(kind="locked", p=0.5, show_static=False)
+    box = widgets_basics.dropout_mask_viewer(kind="locked", p=0.5, show_static=False)
     mask = box.state["mask"]
     assert (mask == mask[:, :1]).all()  # locked: constant along time (columns)
     box.controls["kind"].value = "plain"
@@ -90,7 +91,7 @@ def test_dropout_mask_viewer_kinds_and_p():
 
 def test_token_viewer_marks_unknown_words():
     vocab = TinyVocab(["the", "sea", "is", "calm", "."])
-    box = widgets.token_viewer(vocab, text="The sea is calm.", show_static=False)
+    box = widgets_basics.token_viewer(vocab, text="The sea is calm.", show_static=False)
     assert box.state["tokens"] == ["xxbos", "xxmaj", "the", "sea", "is", "calm", "."]
     assert box.state["n_unknown"] == 0
     box.controls["text"].value = "The STORM is wild."
@@ -102,7 +103,7 @@ def test_token_viewer_marks_unknown_words():
 
 def test_show_static_displays_once(capsys):
     # Headless: the static picture is displayed before the widget (as text outside IPython).
-    widgets.stlr_explorer(show_static=True)
+    widgets_basics.stlr_explorer(show_static=True)
     assert "Figure" in capsys.readouterr().out
 
 
@@ -138,8 +139,8 @@ def test_dropout_mask_image_matches_the_modules():
 
 
 def test_show_source_and_number_words():
-    src = explain.show_source(explain.number_words, display_it=False)
+    src = explain.show_source(datasets.number_words, display_it=False)
     assert src.startswith("def number_words")
-    assert explain.number_words(9999) == "nine thousand nine hundred ninety nine"
-    assert explain.number_words(1010) == "one thousand ten"
-    assert explain.number_words(40) == "forty"
+    assert datasets.number_words(9999) == "nine thousand nine hundred ninety nine"
+    assert datasets.number_words(1010) == "one thousand ten"
+    assert datasets.number_words(40) == "forty"

@@ -11,8 +11,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from ulmfit_lesson import clas_loader, clas_recipes, classifier, schedules, widgets_clas  # noqa: E402
-from ulmfit_lesson.models import build_language_model  # noqa: E402
+from ulmfit_lesson import clas_loader, clas_recipes, classifier, schedules  # noqa: E402
+from ulmfit_lesson.course import widgets_clas  # noqa: E402
+from ulmfit_lesson.language_model import build_language_model  # noqa: E402
 from ulmfit_lesson.predict import TextClassifier  # noqa: E402
 from ulmfit_lesson.tokenizer import tokenize_texts  # noqa: E402
 from ulmfit_lesson.vocab import Vocab  # noqa: E402

@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from ulmfit_lesson import generate, models, tokenizer, widgets_lm  # noqa: E402
+from ulmfit_lesson import generate, language_model, tokenizer  # noqa: E402
+from ulmfit_lesson.course import widgets_lm  # noqa: E402
 from ulmfit_lesson.vocab import Vocab  # noqa: E402
 
 
@@ -18,7 +19,9 @@ from ulmfit_lesson.vocab import Vocab  # noqa: E402
 def tiny():
     vocab = Vocab(tokenizer.SPECIAL_TOKENS + ["the", "sea", "is", "calm", "wild", ".", "and"])
     torch.manual_seed(0)
-    model = models.build_language_model(len(vocab.itos), emb_size=8, hidden_size=16, n_layers=2)
+    model = language_model.build_language_model(
+        len(vocab.itos), emb_size=8, hidden_size=16, n_layers=2
+    )
     return model.eval(), vocab
 
 

@@ -1,4 +1,4 @@
-"""ulmfit_lesson.workshop: the offline kit (pack, extract, use as ULMFIT_DATA) and the doctor.
+"""ulmfit_lesson.course.plan: the offline kit (pack, extract, use as ULMFIT_DATA) and the doctor.
 
 Registry entries are small fakes made here (a dataset of two files, a pretrained-model archive),
 put into ``registry.REGISTRY`` for the test; ``ULMFIT_DATA`` / ``ULMFIT_CACHE`` point at tmp dirs.
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ulmfit_lesson import cli_workshop, registry, workshop
+from ulmfit_lesson import registry
+from ulmfit_lesson.course import cli_workshop, plan
 from ulmfit_lesson.registry import Entry, FileSpec
 
 
@@ -78,7 +79,7 @@ NAMES = ["fake_ds", "fake-fwd"]
 
 
 def test_pack_kit_layout_and_checksums(fake_registry, tmp_path):
-    kit = workshop.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
+    kit = plan.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
     with tarfile.open(kit) as tf:
         names = set(tf.getnames())
         sums = tf.extractfile("ulmfit-kit/SHA256SUMS").read().decode()
@@ -95,11 +96,11 @@ def test_pack_kit_layout_and_checksums(fake_registry, tmp_path):
 
 
 def test_extracted_kit_is_a_data_directory(fake_registry, tmp_path, monkeypatch):
-    kit = workshop.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
+    kit = plan.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
     room = tmp_path / "room"
     registry.safe_extract(kit, room)  # what a participant does (or `tar xzf`)
     folder = room / "ulmfit-kit"
-    assert workshop.verify_kit(folder) == []
+    assert plan.verify_kit(folder) == []
     # a fresh machine: only the kit, an empty cache
     monkeypatch.setenv("ULMFIT_DATA", str(folder))
     monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "fresh-cache"))
@@ -111,33 +112,33 @@ def test_extracted_kit_is_a_data_directory(fake_registry, tmp_path, monkeypatch)
 
 
 def test_use_kit_extracts_verifies_and_sets_ulmfit_data(fake_registry, tmp_path, monkeypatch):
-    kit = workshop.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
+    kit = plan.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
     monkeypatch.setenv("ULMFIT_DATA", "")
     monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "fresh-cache"))
-    folder = workshop.use_kit(kit, dest=tmp_path / "here", report=lambda _: None)
+    folder = plan.use_kit(kit, dest=tmp_path / "here", report=lambda _: None)
     assert folder == tmp_path / "here" / "ulmfit-kit"
     assert registry.fetch("fake_ds") == folder / "fake_ds"  # ULMFIT_DATA now holds the kit
     # a damaged copy is refused, naming the file
     (folder / "fake_ds" / "dev.tsv").write_bytes(b"tampered")
     with pytest.raises(ValueError, match="fake_ds/dev.tsv"):
-        workshop.use_kit(folder, report=lambda _: None)
+        plan.use_kit(folder, report=lambda _: None)
 
 
 def test_pack_kit_refuses_corrupt_or_missing_files(fake_registry, tmp_path):
     (fake_registry / "fake_ds" / "train.tsv").write_bytes(b"not the course's file")
     with pytest.raises(registry.ChecksumError, match="train.tsv"):
-        workshop.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
+        plan.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
     assert not (tmp_path / "kit.tar.gz").exists()  # nothing half-written
     (fake_registry / "pretrained" / "fake-fwd.tgz").unlink()
     with pytest.raises(FileNotFoundError, match="fake-fwd"):
-        workshop.pack_kit(tmp_path / "kit.tar.gz", ["fake-fwd"], report=lambda _: None)
+        plan.pack_kit(tmp_path / "kit.tar.gz", ["fake-fwd"], report=lambda _: None)
 
 
 def test_pack_kit_from_an_extracted_model(fake_registry, tmp_path, monkeypatch):
     """Only the extracted folder is on the machine (no archive): its files go in as NAME/..."""
     registry.fetch("fake-fwd")  # extracts into the cache
     (fake_registry / "pretrained" / "fake-fwd.tgz").unlink()
-    kit = workshop.pack_kit(tmp_path / "kit.tar.gz", ["fake-fwd"], report=lambda _: None)
+    kit = plan.pack_kit(tmp_path / "kit.tar.gz", ["fake-fwd"], report=lambda _: None)
     room = tmp_path / "room"
     registry.safe_extract(kit, room)
     monkeypatch.setenv("ULMFIT_DATA", str(room / "ulmfit-kit"))
@@ -147,7 +148,7 @@ def test_pack_kit_from_an_extracted_model(fake_registry, tmp_path, monkeypatch):
 
 def test_doctor_healthy(fake_registry):
     lines: list[str] = []
-    code = workshop.run_doctor(NAMES, probe=False, out=lines.append)
+    code = plan.run_doctor(NAMES, probe=False, out=lines.append)
     text = "\n".join(lines)
     assert code == 0, text
     for check in ("python", "torch", "ipywidgets", "data fake_ds", "data fake-fwd", "disk"):
@@ -158,7 +159,7 @@ def test_doctor_healthy(fake_registry):
 def test_doctor_names_a_missing_dataset_and_the_fix(fake_registry):
     (fake_registry / "fake_ds" / "dev.tsv").unlink()
     lines: list[str] = []
-    code = workshop.run_doctor(NAMES, probe=False, out=lines.append)
+    code = plan.run_doctor(NAMES, probe=False, out=lines.append)
     text = "\n".join(lines)
     assert code == 1
     assert "[FAIL] data fake_ds: missing: dev.tsv (no public URL)" in text
@@ -169,7 +170,7 @@ def test_doctor_names_a_missing_dataset_and_the_fix(fake_registry):
 
 def test_doctor_reports_a_corrupt_copy(fake_registry):
     (fake_registry / "fake_ds" / "dev.tsv").write_bytes(b"changed")
-    check = workshop.check_entry("fake_ds")
+    check = plan.check_entry("fake_ds")
     assert check.status == "fail" and "corrupt" in check.detail and "dev.tsv" in check.fix
 
 
@@ -190,41 +191,41 @@ def test_pack_and_unpack_cli(fake_registry, tmp_path, capsys):
 
 
 def test_speed_probe_and_prediction(monkeypatch):
-    monkeypatch.setattr(workshop, "PROBE", dict(vocab_size=50, bs=2, bptt=8))
-    monkeypatch.setattr(workshop, "PROBE_MODEL", dict(emb_size=8, hidden_size=16, n_layers=2))
+    monkeypatch.setattr(plan, "PROBE", dict(vocab_size=50, bs=2, bptt=8))
+    monkeypatch.setattr(plan, "PROBE_MODEL", dict(emb_size=8, hidden_size=16, n_layers=2))
     # one thread: on a busy shared CPU, two OpenMP threads can be 100x slower for tiny ops
-    probe = workshop.speed_probe(seconds=0.2, min_steps=2, threads=1)
+    probe = plan.speed_probe(seconds=0.2, min_steps=2, threads=1)
     assert probe["seconds_per_step"] > 0 and probe["steps"] >= 2 and probe["threads"] == 1
     times = {
         "reference": {"probe_seconds_per_step": 2.0},
         "notebooks": {"01.ipynb": {"full_seconds": 600}, "02.ipynb": {"full_seconds": 300}},
     }
-    assert workshop.predict_course_seconds(4.0, times) == pytest.approx(1800)  # 2x slower
+    assert plan.predict_course_seconds(4.0, times) == pytest.approx(1800)  # 2x slower
     times["notebooks"]["03.ipynb"] = {"full_seconds": None}  # not measured yet
-    assert workshop.predict_course_seconds(4.0, times) is None
+    assert plan.predict_course_seconds(4.0, times) is None
     times["notebooks"]["03.ipynb"] = {"full_seconds": 900}
     fake = {"seconds_per_step": 4.0, "steps": 3, "threads": 2, "device": "cpu"}
-    monkeypatch.setattr(workshop, "speed_probe", lambda seconds: dict(fake))
-    check = workshop.check_speed(1, times=times)
+    monkeypatch.setattr(plan, "speed_probe", lambda seconds: dict(fake))
+    check = plan.check_speed(1, times=times)
     assert check.status == "ok" and "2.0x" in check.detail and "1 h 00 min" in check.detail
     fake["seconds_per_step"] = 8.0  # 4x the reference: suggest quick mode
-    check = workshop.check_speed(1, times=times)
+    check = plan.check_speed(1, times=times)
     assert check.status == "warn" and "ULMFIT_QUICK=1" in check.fix
-    check = workshop.check_speed(1, times={})
+    check = plan.check_speed(1, times={})
     assert check.status == "info" and "no course-time prediction" in check.detail
 
 
 def test_times_table_is_valid():
-    times = workshop.load_times()
+    times = plan.load_times()
     assert "notebooks" in times and "reference" in times
 
 
 def test_hosted_setup_is_quiet_and_safe_locally(fake_registry, capsys):
-    workshop.hosted_setup(names=NAMES)
+    plan.hosted_setup(names=NAMES)
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("ulmfit_lesson ")
     Path(fake_registry / "fake_ds" / "dev.tsv").unlink()
-    workshop.hosted_setup(names=NAMES)
+    plan.hosted_setup(names=NAMES)
     assert "Not on this machine yet: fake_ds." in capsys.readouterr().out
 
 
@@ -235,7 +236,7 @@ def test_the_documented_setup_cell_runs_here(fake_registry, capsys):
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "colab.md").read_text()
     cell = doc.split("```python\n", 1)[1].split("```", 1)[0]
-    assert "%pip install" in cell and "workshop.hosted_setup(KIT)" in cell
+    assert "%pip install" in cell and "plan.hosted_setup(KIT)" in cell
     source = TransformerManager().transform_cell(cell)
     assert "get_ipython().run_line_magic('pip'" in source
     exec(compile(source, "setup-cell", "exec"), {"get_ipython": None})  # %pip branch not taken
@@ -256,17 +257,17 @@ def fresh(tmp_path, monkeypatch):
 
 def test_notebook_needs_match_the_notebooks():
     """The table covers every notebook, and names only registry entries (or MODEL/CORPUS)."""
-    on_disk = sorted(p.name for p in (workshop.config.REPO_ROOT / "notebooks").glob("*.ipynb"))
-    assert sorted(workshop.NOTEBOOK_NEEDS) == on_disk
-    for needs in workshop.NOTEBOOK_NEEDS.values():
+    on_disk = sorted(p.name for p in (plan.config.REPO_ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(plan.NOTEBOOK_NEEDS) == on_disk
+    for needs in plan.NOTEBOOK_NEEDS.values():
         for need in needs:
-            assert need in (workshop.MODEL, workshop.CORPUS) or need in registry.REGISTRY, need
-    text = (workshop.config.REPO_ROOT / "notebooks" / "08_emotions_goemotions.ipynb").read_text()
+            assert need in (plan.MODEL, plan.CORPUS) or need in registry.REGISTRY, need
+    text = (plan.config.REPO_ROOT / "notebooks" / "08_emotions_goemotions.ipynb").read_text()
     assert "load_goemotions" in text and "load_poem_sentiment" not in text
 
 
 def test_plan_on_a_fresh_machine_uses_wt103_and_rebuilds_the_corpus(fresh):
-    plans = {p.notebook[:2]: p for p in workshop.plan_notebooks()}
+    plans = {p.notebook[:2]: p for p in plan.plan_notebooks()}
     assert plans["03"].entries == [] and plans["03"].ready and not plans["03"].downloads
     assert plans["00"].model == "wt103-fwd" and plans["02"].model is None
     assert dict(plans["00"].downloads) == {"poem_sentiment": 68_520, "wt103-fwd": None}
@@ -279,15 +280,15 @@ def test_plan_on_a_fresh_machine_uses_wt103_and_rebuilds_the_corpus(fresh):
 def test_plan_with_the_course_data_present(fresh, monkeypatch):
     """general-fwd and general_corpus on disk: the notebooks use them and download nothing."""
     monkeypatch.setattr(registry, "available_locally", lambda name: True)
-    monkeypatch.setattr(workshop, "course_model", lambda direction="fwd": "general-fwd")
-    plans = workshop.plan_notebooks()
+    monkeypatch.setattr(plan, "course_model", lambda direction="fwd": "general-fwd")
+    plans = plan.plan_notebooks()
     assert all(p.ready and not p.downloads and not p.rebuilds_corpus for p in plans)
     assert "general_corpus" in plans[4].entries and plans[4].model == "general-fwd"
 
 
 def test_doctor_on_a_fresh_machine_is_ready_and_says_what_it_downloads(fresh):
     lines: list[str] = []
-    code = workshop.run_doctor(probe=False, out=lines.append)
+    code = plan.run_doctor(probe=False, out=lines.append)
     text = "\n".join(lines)
     assert code == 0, text
     assert "READY for the course" in text and "NOT READY" not in text
@@ -308,31 +309,31 @@ def test_doctor_predicts_time_for_the_model_used(fresh):
             "05_lm_finetuning.ipynb": {"full_seconds": 600},
         },
     }
-    checks = {c.name: c for c in workshop.check_notebooks(probe_seconds=2.0, times=times)}
+    checks = {c.name: c for c in plan.check_notebooks(probe_seconds=2.0, times=times)}
     assert "about 20 min here" in checks["notebook 00"].detail  # classifier only: x1
-    factor = 1 + workshop.LM_SHARE["05_lm_finetuning.ipynb"] * (workshop.LM_STEP_FACTOR - 1)
+    factor = 1 + plan.LM_SHARE["05_lm_finetuning.ipynb"] * (plan.LM_STEP_FACTOR - 1)
     assert f"about {round(20 * factor)} min here, x{factor:.2f} for wt103-fwd" in (
         checks["notebook 05"].detail
     )
     assert "reasoned, not measured" in checks["model"].detail
-    wt103 = {nb: workshop.notebook_factor(nb, "wt103-fwd") for nb in times["notebooks"]}
-    assert workshop.predict_course_seconds(2.0, times, wt103) == pytest.approx(
+    wt103 = {nb: plan.notebook_factor(nb, "wt103-fwd") for nb in times["notebooks"]}
+    assert plan.predict_course_seconds(2.0, times, wt103) == pytest.approx(
         2 * 600 + 2 * 600 * factor
     )
-    assert workshop.notebook_factor("05_lm_finetuning.ipynb", "general-fwd") == 1.0
+    assert plan.notebook_factor("05_lm_finetuning.ipynb", "general-fwd") == 1.0
 
 
 def test_a_missing_ulmfit_data_folder_is_reported(fresh, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ULMFIT_DATA", str(tmp_path / "no-such-folder"))
-    workshop.hosted_setup()
+    plan.hosted_setup()
     out = capsys.readouterr().out
     assert f"ULMFIT_DATA names a folder that does not exist: {tmp_path / 'no-such-folder'}" in out
-    checks = workshop.doctor(probe=False)
+    checks = plan.doctor(probe=False)
     assert any(c.status == "warn" and str(tmp_path / "no-such-folder") in c.detail for c in checks)
 
 
 def test_hosted_setup_on_a_fresh_machine_speaks_to_each_audience(fresh, capsys):
-    workshop.hosted_setup()
+    plan.hosted_setup()
     out = capsys.readouterr().out
     assert "Not on this machine yet: poem_sentiment, wt103-fwd" in out
     assert "The pretrained model here: wt103-fwd (fastai's WikiText-103 model" in out
@@ -396,7 +397,7 @@ def test_fetch_sha256_pins_a_file_without_a_published_digest(fresh, tmp_path, mo
 
 
 def test_serve_kit_out_writes_the_mirror_layout(fake_registry, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(workshop, "COURSE_ENTRIES", tuple(NAMES))
+    monkeypatch.setattr(plan, "COURSE_ENTRIES", tuple(NAMES))
     out = tmp_path / "room"
     assert cli_workshop.main(["serve-kit", "--out", str(out)]) == 0
     local = out / registry.LOCAL_MIRROR_PATH
@@ -414,13 +415,13 @@ def test_serve_kit_serves_a_kit_to_the_room(fake_registry, tmp_path, monkeypatch
     it with ULMFIT_MIRROR; the printed line is the one participants set."""
     import threading
 
-    monkeypatch.setattr(workshop, "COURSE_ENTRIES", tuple(NAMES))
-    kit = workshop.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
+    monkeypatch.setattr(plan, "COURSE_ENTRIES", tuple(NAMES))
+    kit = plan.pack_kit(tmp_path / "kit.tar.gz", NAMES, report=lambda _: None)
     monkeypatch.setenv("ULMFIT_DATA", "")
     lines: list[str] = []
     stop = threading.Event()
     thread = threading.Thread(
-        target=workshop.serve_kit,
+        target=plan.serve_kit,
         kwargs=dict(kit=kit, host="127.0.0.1", port=0, report=lines.append, stop=stop),
     )
     thread.start()
@@ -444,7 +445,7 @@ def test_serve_kit_serves_a_kit_to_the_room(fake_registry, tmp_path, monkeypatch
 
 
 def test_lan_address_sends_nothing_and_is_not_loopback():
-    address = workshop.lan_address()
+    address = plan.lan_address()
     assert address is None or (not address.startswith("127.") and address.count(".") == 3)
 
 
@@ -462,13 +463,13 @@ def test_doctor_checks_a_file_without_published_sha256_against_its_record(fresh,
     monkeypatch.setitem(registry.REGISTRY, entry.name, entry)
     fresh.mkdir(parents=True)
     (fresh / "tofu-fwd.tgz").write_bytes(MODEL_TGZ)
-    check = workshop.check_entry(entry.name)
+    check = plan.check_entry(entry.name)
     assert check.status == "ok" and "no published sha256" in check.detail
     registry.record_sha256(entry.files[0], sha(MODEL_TGZ), len(MODEL_TGZ), "test")
-    check = workshop.check_entry(entry.name)
+    check = plan.check_entry(entry.name)
     assert check.status == "ok" and "recorded at its first download" in check.detail
     (fresh / "tofu-fwd.tgz").write_bytes(MODEL_TGZ[:-1] + b"x")  # changed after the record
-    check = workshop.check_entry(entry.name)
+    check = plan.check_entry(entry.name)
     assert check.status == "fail" and "corrupt copy" in check.detail
 
 
@@ -477,12 +478,12 @@ def test_notebook_needs_follow_the_notebooks():
     from ulmfit_lesson.config import REPO_ROOT
 
     reads = {
-        workshop.MODEL: "course_model(",
-        workshop.CORPUS: "load_pretraining_corpus(",
+        plan.MODEL: "course_model(",
+        plan.CORPUS: "load_pretraining_corpus(",
         "goemotions": "load_goemotions(",
     }
     notebooks = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-    assert [p.name for p in notebooks] == sorted(workshop.NOTEBOOK_NEEDS)
+    assert [p.name for p in notebooks] == sorted(plan.NOTEBOOK_NEEDS)
     for path in notebooks:
         code = "\n".join(
             "".join(c["source"])
@@ -490,4 +491,4 @@ def test_notebook_needs_follow_the_notebooks():
             if c["cell_type"] == "code"
         )
         for need, call in reads.items():
-            assert (call in code) == (need in workshop.NOTEBOOK_NEEDS[path.name]), (path.name, need)
+            assert (call in code) == (need in plan.NOTEBOOK_NEEDS[path.name]), (path.name, need)

@@ -731,7 +731,7 @@ def record_times(path: Path, result: BuildResult, probe_seconds: float = 8.0) ->
         row[key] = round(page.seconds or 0.0, 1)
     if result.mode == "full":
         sys.path.insert(0, str(ROOT))
-        from ulmfit_lesson.workshop import speed_probe
+        from ulmfit_lesson.course.plan import speed_probe
 
         probe = speed_probe(probe_seconds)
         data["reference"] = {

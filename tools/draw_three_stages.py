@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dpi", type=int, default=90, help="90 keeps it small and sharp enough")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from ulmfit_lesson.widgets_lm import draw_ulmfit_stages
+    from ulmfit_lesson.course.widgets_lm import draw_ulmfit_stages
 
     fig = draw_ulmfit_stages()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,14 +46,14 @@ def code(text: str) -> tuple[str, str]:
 def pretrained_choice() -> tuple[str, str]:
     """The code cell with which a notebook chooses its pretrained language model: one place, one
     line of output saying which model it got and why (``pretrained.course_model`` decides,
-    ``workshop.describe_model`` says why)."""
+    ``plan.describe_model`` says why)."""
     return code("""
     # The pretrained language model (ULMFiT's stage 1), chosen in one place for the whole notebook: the
     # course's general-fwd where it is on this machine (workshop kit, ULMFIT_DATA) or the room's mirror,
     # otherwise fastai's wt103-fwd, the paper's own model (downloaded once, about 100 MB). The numbers
     # quoted in the text were measured with general-fwd.
     PRETRAINED = pretrained.course_model()
-    print("pretrained model:", workshop.describe_model(PRETRAINED))
+    print("pretrained model:", plan.describe_model(PRETRAINED))
     """)
 
 
@@ -109,9 +109,9 @@ except ImportError:
     # Its dependencies ({", ".join(runtime_dependencies())}) are already on Colab and Kaggle:
     # pip adds only this package, and keeps the service's PyTorch.
     %pip install -q "ulmfit-lesson @ git+{REPO_URL}"
-from ulmfit_lesson import workshop
+from ulmfit_lesson.course import plan
 
-workshop.hosted_setup(KIT)
+plan.hosted_setup(KIT)
 """
 
 
@@ -145,8 +145,8 @@ NB01 = [
     from IPython.display import HTML, display
     from matplotlib.ticker import PercentFormatter
 
-    from ulmfit_lesson import (config, corpus_builder, datasets, exercises, explain, pretrained, registry, tokenizer,
-                               widgets, workshop)
+    from ulmfit_lesson import config, corpus_builder, datasets, pretrained, registry, tokenizer
+    from ulmfit_lesson.course import exercises_basics, explain, plan, widgets_basics
     from ulmfit_lesson.vocab import Vocab
 
     QUICK = config.is_quick()
@@ -470,7 +470,7 @@ NB01 = [
     repeated letters (`noooo`), repeated words, made-up words, names.
     """),
     code("""
-    widgets.token_viewer(pretrained_vocab, text="O WILD West Wind, thou breath of Autumn's being!!! Sooo cold cold cold, sighed Glorfindel.")
+    widgets_basics.token_viewer(pretrained_vocab, text="O WILD West Wind, thou breath of Autumn's being!!! Sooo cold cold cold, sighed Glorfindel.")
     """),
     md("""
     ## 7. Exercises
@@ -490,7 +490,7 @@ NB01 = [
         raise NotImplementedError  # your code here
 
 
-    exercises.check_replace_all_caps(replace_all_caps)
+    exercises_basics.check_replace_all_caps(replace_all_caps)
     """),
     md("""
     ### Exercise 2: the unknown rate
@@ -503,10 +503,10 @@ NB01 = [
         raise NotImplementedError  # your code here
 
 
-    exercises.check_unk_rate(unk_rate)
+    exercises_basics.check_unk_rate(unk_rate)
     """),
     md("""
-    Stuck? `exercises.hint("unk_rate")` gives a hint, `exercises.show_solution("unk_rate")` one
+    Stuck? `exercises_basics.hint("unk_rate")` gives a hint, `exercises_basics.show_solution("unk_rate")` one
     solution. The package's own version is `Vocab.unk_rate`, used in section 4.
 
     ## Summary
@@ -563,7 +563,8 @@ NB02 = [
     import torch
     from IPython.display import HTML, display
 
-    from ulmfit_lesson import config, datasets, exercises, explain, lm_loader, tokenizer, widgets
+    from ulmfit_lesson import config, datasets, lm_loader, tokenizer
+    from ulmfit_lesson.course import exercises_basics, explain, widgets_basics
     from ulmfit_lesson.lm_loader import LMLoader
     from ulmfit_lesson.vocab import Vocab
 
@@ -718,7 +719,7 @@ NB02 = [
     and a small `bptt` (the floor of 5 starts to show).
     """),
     code("""
-    widgets.bptt_sampler()
+    widgets_basics.bptt_sampler()
     """),
     md("""
     ### The learning-rate rescale
@@ -797,7 +798,7 @@ NB02 = [
         raise NotImplementedError  # your code here
 
 
-    exercises.check_stream_layout(stream_layout)
+    exercises_basics.check_stream_layout(stream_layout)
     """),
     md("""
     ### Exercise 2: the learning rate of each step
@@ -810,10 +811,10 @@ NB02 = [
         raise NotImplementedError  # your code here
 
 
-    exercises.check_lr_scales(lr_scales)
+    exercises_basics.check_lr_scales(lr_scales)
     """),
     md("""
-    Stuck? `exercises.hint("stream_layout")`, `exercises.show_solution("stream_layout")`.
+    Stuck? `exercises_basics.hint("stream_layout")`, `exercises_basics.show_solution("stream_layout")`.
 
     ## Summary
 
@@ -871,7 +872,8 @@ NB03 = [
     from collections import Counter
     from torch import nn
 
-    from ulmfit_lesson import awd_lstm, config, dropout, exercises, explain, generate, lm_loader, losses, models, tokenizer, train, widgets
+    from ulmfit_lesson import awd_lstm, config, datasets, dropout, generate, language_model, lm_loader, losses, tokenizer, train
+    from ulmfit_lesson.course import exercises_basics, explain, widgets_basics
     from ulmfit_lesson.vocab import Vocab
 
     QUICK = config.is_quick()
@@ -939,7 +941,7 @@ NB03 = [
     """),
     code("""
     with torch.device("meta"):
-        big = models.build_language_model(60_000)
+        big = language_model.build_language_model(60_000)
     print(big)
     parts = {
         "embedding (= decoder weight)": big.encoder.encoder.weight.numel(),
@@ -1053,7 +1055,7 @@ NB03 = [
     all time steps) for locked dropout, salt-and-pepper for plain dropout and for DropConnect.
     """),
     code("""
-    widgets.dropout_mask_viewer(kind="locked", p=0.3)
+    widgets_basics.dropout_mask_viewer(kind="locked", p=0.3)
     """),
     md("""
     ### 3.5 AR and TAR: penalise loud and jumpy activations
@@ -1137,7 +1139,7 @@ NB03 = [
     rows = []
     for emb_size in [100, 200, 400, 800, 1152]:
         with torch.device("meta"):
-            m = models.build_language_model(60_000, emb_size=emb_size)
+            m = language_model.build_language_model(60_000, emb_size=emb_size)
         rows.append({"emb_size": emb_size,
                      "embedding (M)": m.encoder.encoder.weight.numel() / 1e6,
                      "whole model (M)": sum(p.numel() for p in m.parameters()) / 1e6})
@@ -1152,7 +1154,7 @@ NB03 = [
 
     Time to train one. We need text with structure a small model can learn quickly: **English
     number words**, "one , two , three , ... , nine thousand nine hundred ninety nine" (the same
-    idea as fastbook's *Human Numbers*; here generated by `explain.number_words`, nothing to
+    idea as fastbook's *Human Numbers*; here generated by `datasets.number_words`, nothing to
     download). The vocabulary is ~30 words, but predicting the next one requires counting: after
     "two hundred eleven ," comes "two hundred twelve". Train on the first 80% of the numbers,
     validate on the rest.
@@ -1160,7 +1162,7 @@ NB03 = [
     code("""
     n_numbers = 3_000 if QUICK else 10_000
     epochs = 3 if QUICK else 10
-    numbers = [explain.number_words(i) for i in range(1, n_numbers)]
+    numbers = [datasets.number_words(i) for i in range(1, n_numbers)]
     cut = int(len(numbers) * 0.8)
     train_text, valid_text = " , ".join(numbers[:cut]), " , ".join(numbers[cut:])
     print(train_text[:150], "...")
@@ -1191,7 +1193,7 @@ NB03 = [
     code("""
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    tiny = models.build_language_model(len(vocab), drop_mult=0.3, emb_size=64, hidden_size=128, n_layers=2)
+    tiny = language_model.build_language_model(len(vocab), drop_mult=0.3, emb_size=64, hidden_size=128, n_layers=2)
     print(tiny)
     print(f"{sum(p.numel() for p in tiny.parameters()):,} parameters")
 
@@ -1261,7 +1263,7 @@ NB03 = [
         raise NotImplementedError  # your code here
 
 
-    exercises.check_locked_mask(locked_mask)
+    exercises_basics.check_locked_mask(locked_mask)
     """),
     md("""
     ### Exercise 2: AR and TAR
@@ -1274,10 +1276,10 @@ NB03 = [
         raise NotImplementedError  # your code here
 
 
-    exercises.check_ar_tar(ar_tar)
+    exercises_basics.check_ar_tar(ar_tar)
     """),
     md("""
-    Stuck? `exercises.hint("locked_mask")`, `exercises.show_solution("locked_mask")`.
+    Stuck? `exercises_basics.hint("locked_mask")`, `exercises_basics.show_solution("locked_mask")`.
 
     ## Summary
 

@@ -7,7 +7,7 @@ committed result CSVs (``experiments/results/full/``); nothing here is a hand-ma
 ``make_figures(out)`` returns ``numbers``: the values the slides quote (means of the CSVs, parameter
 counts, measured CPU latencies, the demo's generated lines), which ``tools/build_talk.py`` fills into
 ``tools/talk/slides.md``. Under two minutes on a 2-core CPU: the only training is the live demo's
-quick run (``ulmfit_lesson.demo.run_demo``, about 25 s) for the per-word contributions and the
+quick run (``ulmfit_lesson.course.demo.run_demo``, about 25 s) for the per-word contributions and the
 before/after-stage-2 lines; with ``--no-model`` (or no pretrained LM on the machine) those figures
 say so instead.
 """
@@ -35,16 +35,10 @@ OUT = ROOT / "build" / "slides" / "figures"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ulmfit_lesson import (  # noqa: E402
-    explain,
-    lm_loader,
-    schedules,
-    widgets,
-    widgets_clas,
-    widgets_lm,
-)
+from ulmfit_lesson import lm_loader, schedules  # noqa: E402
 from ulmfit_lesson.classifier import ULMFiTClassifier  # noqa: E402
 from ulmfit_lesson.config import AWDLSTMConfig  # noqa: E402
+from ulmfit_lesson.course import explain, widgets_basics, widgets_clas, widgets_lm  # noqa: E402
 
 # The published figure the course quotes for fine-tuned BERT-base on the poems' 3-class test split:
 # docs/results.md ("References on the poems' 3-class test split") and experiments/README.md.
@@ -146,12 +140,12 @@ def fig_batches(out: Path) -> str:
 
 def fig_bptt(out: Path) -> str:
     return save(
-        widgets._draw_bptt({}, 70, lm_loader.BPTT_FULL_PROB, lm_loader.BPTT_SD), out, "bptt"
+        widgets_basics._draw_bptt({}, 70, lm_loader.BPTT_FULL_PROB, lm_loader.BPTT_SD), out, "bptt"
     )
 
 
 def fig_stlr(out: Path) -> str:
-    fig = widgets._draw_stlr({}, schedules.STLR_CUT_FRAC, schedules.STLR_RATIO, 1000, 0.01)
+    fig = widgets_basics._draw_stlr({}, schedules.STLR_CUT_FRAC, schedules.STLR_RATIO, 1000, 0.01)
     return save(fig, out, "stlr")
 
 
@@ -469,7 +463,8 @@ def make_figures(out: Path = OUT, use_model: bool = True, log=print) -> dict:
     demo_numbers = None
     if use_model:
         try:
-            from ulmfit_lesson import demo, lm_recipes, pretrained, registry
+            from ulmfit_lesson import lm_recipes, pretrained, registry
+            from ulmfit_lesson.course import demo
 
             name = pretrained.course_model()
             missing = [n for n in (name, "poem_sentiment") if not registry.available_locally(n)]

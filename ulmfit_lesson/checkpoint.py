@@ -51,9 +51,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ulmfit_lesson.language_model import LanguageModel
+
 from .awd_lstm import AWDLSTM
 from .config import AWDLSTMConfig
-from .models import LanguageModel
 
 FORMAT = "ulmfit_lesson.checkpoint"
 VERSION = 1  # bump when the layout changes; load_checkpoint refuses files from the future

@@ -12,7 +12,7 @@ efficient without changing the answer:
    ends in the batch's last chunk, which BPT3C needs (``classifier.py`` draws the layout).
 
 Sorting scrambles the order; every batch carries ``idx``, the positions of its documents in the input,
-and ``classifier.predict_logits`` writes each prediction back to its own row. Predictions therefore
+and ``predict.predict_logits`` writes each prediction back to its own row. Predictions therefore
 come back in the input order (fastai issues #975, #1277, #2182 were about forgetting that).
 
 Reference: fastai v2 ``SortedDL`` and ``pad_input_chunk`` (``fastai/text/data.py``); fastai v1

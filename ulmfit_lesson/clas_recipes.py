@@ -61,6 +61,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ulmfit_lesson.language_model import LanguageModel
+
 from . import checkpoint as ckpt
 from .clas_loader import ClasLoader
 from .classifier import (
@@ -68,13 +70,11 @@ from .classifier import (
     DROP_MULT,
     ULMFiTClassifier,
     build_classifier,
-    masked_ar_tar,
-    predict_logits,
 )
 from .config import CLAS_DROPOUTS, AWDLSTMConfig
 from .distributed import resolve_device
 from .interrupt import sigterm_as_keyboard_interrupt, training_interrupted
-from .losses import AR_ALPHA, TAR_BETA
+from .losses import AR_ALPHA, TAR_BETA, masked_ar_tar
 from .metrics import (
     DEFAULT_THRESHOLD,
     accuracy,
@@ -88,8 +88,7 @@ from .metrics import (
     tune_thresholds,
     tuned_and_untuned,
 )
-from .models import LanguageModel
-from .predict import TextClassifier
+from .predict import TextClassifier, predict_logits
 from .progress import make_progress
 from .schedules import (
     DISCRIMINATIVE_FACTOR,

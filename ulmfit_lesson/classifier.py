@@ -50,9 +50,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ulmfit_lesson.language_model import LanguageModel
+
 from .awd_lstm import AWDLSTM
 from .config import CLAS_DROPOUTS, AWDLSTMConfig
-from .models import LanguageModel
 from .schedules import clas_layer_groups
 
 BPTT = 70  # ULMFiT §4.1: "BPTT batch size of 70"
@@ -294,43 +295,6 @@ class ULMFiTClassifier(nn.Module):
         return cls(AWDLSTMConfig(**h.pop("config")), **h)
 
 
-def masked_ar_tar(output: Tensor, mask: Tensor, alpha: float = 2.0, beta: float = 1.0) -> Tensor:
-    """AR + TAR (AWD-LSTM §4.6) on the classifier's kept outputs, over real tokens only.
-
-    Args: ``output`` (bs, seq_len, n), ``mask`` (bs, seq_len) bool.
-    AR = ``alpha * mean(h**2)`` over real positions; TAR = ``beta * mean((h_t - h_{t-1})**2)`` over
-    consecutive pairs of real positions.
-    Deviation: fastai's ``RNNRegularizer`` averages over padding too (its classifier returns
-    ``(x, out, out)``); padding activations are not the document's, so they are left out here.
-    """
-    h = output.float()
-    real = mask.unsqueeze(-1).to(h.dtype)  # (bs, seq_len, 1)
-    n = real.sum().clamp_min(1) * h.size(-1)
-    ar = (h.pow(2) * real).sum() / n
-    pairs = real[:, 1:] * real[:, :-1]  # (bs, seq_len - 1, 1): both ends real
-    n_pairs = pairs.sum() * h.size(-1)
-    tar = ((h[:, 1:] - h[:, :-1]).pow(2) * pairs).sum() / n_pairs.clamp_min(1)
-    return alpha * ar + beta * tar
-
-
-@torch.no_grad()
-def predict_logits(model: ULMFiTClassifier, loader) -> Tensor:
-    """Logits for every document of ``loader`` (a ``clas_loader.ClasLoader``), in the INPUT order.
-
-    Returns: (n_docs, n_classes) float tensor on the model's device; row ``i`` belongs to
-    ``loader.docs[i]`` however the loader sorted its batches (each batch carries ``idx``).
-    Runs in eval mode (dropout off, BatchNorm running statistics) and restores the model's mode.
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = torch.empty(len(loader.docs), model.n_classes, device=device)
-    for batch in loader:
-        out[batch.idx.to(device)] = model(batch.x.to(device), batch.mask.to(device)).logits.float()
-    model.train(was_training)
-    return out
-
-
 # ----------------------------------------------------------------------------- building from an LM
 
 
@@ -466,7 +430,5 @@ __all__ = [
     "concat_pool",
     "PoolingClassifierHead",
     "ULMFiTClassifier",
-    "masked_ar_tar",
-    "predict_logits",
     "build_classifier",
 ]

@@ -35,7 +35,7 @@ from pathlib import Path
 SUBCOMMAND_MODULES = (
     "ulmfit_lesson.cli",  # pretrain, finetune-lm, evaluate-lm, generate
     "ulmfit_lesson.cli_classifier",  # train-classifier, predict (stage 3)
-    "ulmfit_lesson.cli_workshop",  # doctor, pack-kit, unpack-kit
+    "ulmfit_lesson.course.cli_workshop",  # doctor, pack-kit, unpack-kit
 )
 CORPUS_NAMES = ("general_corpus", "poem_sentiment", "goemotions")
 

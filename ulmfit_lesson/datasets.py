@@ -265,3 +265,33 @@ def read_table(
             )
         out["label"] = labels.astype(str)
     return out
+
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen".split()
+)
+_ONES += "fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(n: int) -> str:
+    """``n`` (0 <= n < 1,000,000) in English words, lowercase: 9999 -> "nine thousand nine hundred
+    ninety nine".
+
+    A toy corpus for a language model trained from scratch in seconds (fastbook ch. 12 uses the
+    same idea, "Human Numbers"): a vocabulary of ~30 words with a rigid, learnable grammar.
+    """
+    if not 0 <= n < 1_000_000:
+        raise ValueError(f"number_words handles 0 <= n < 1,000,000, got {n}")
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        rest = "" if n % 100 == 0 else " " + number_words(n % 100)
+        return f"{_ONES[n // 100]} hundred{rest}"
+    rest = "" if n % 1000 == 0 else " " + number_words(n % 1000)
+    return f"{number_words(n // 1000)} thousand{rest}"
+
+
+# ----------------------------------------------------------------------------------- internals

@@ -45,11 +45,12 @@ from typing import Any
 
 import torch
 
+from ulmfit_lesson.language_model import LanguageModel, build_language_model
+
 from . import checkpoint as ckpt
 from .config import LM_DROPOUTS
 from .distributed import RankSlice, resolve_device, world_info
 from .lm_loader import LMLoader
-from .models import LanguageModel, build_language_model
 from .pretrained import load_fastai_lm, match_embeddings
 from .schedules import discriminative_lrs, freeze_to
 from .tokenizer import tokenize_texts

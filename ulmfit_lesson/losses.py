@@ -34,3 +34,24 @@ def ar_tar_penalty(
         return alpha * ar
     tar = (raw_output[:, 1:] - raw_output[:, :-1]).float().pow(2).mean()
     return alpha * ar + beta * tar
+
+
+def masked_ar_tar(
+    output: Tensor, mask: Tensor, alpha: float = AR_ALPHA, beta: float = TAR_BETA
+) -> Tensor:
+    """AR + TAR (AWD-LSTM §4.6) on the classifier's kept outputs, over real tokens only.
+
+    Args: ``output`` (bs, seq_len, n), ``mask`` (bs, seq_len) bool.
+    AR = ``alpha * mean(h**2)`` over real positions; TAR = ``beta * mean((h_t - h_{t-1})**2)`` over
+    consecutive pairs of real positions.
+    Deviation: fastai's ``RNNRegularizer`` averages over padding too (its classifier returns
+    ``(x, out, out)``); padding activations are not the document's, so they are left out here.
+    """
+    h = output.float()
+    real = mask.unsqueeze(-1).to(h.dtype)  # (bs, seq_len, 1)
+    n = real.sum().clamp_min(1) * h.size(-1)
+    ar = (h.pow(2) * real).sum() / n
+    pairs = real[:, 1:] * real[:, :-1]  # (bs, seq_len - 1, 1): both ends real
+    n_pairs = pairs.sum() * h.size(-1)
+    tar = ((h[:, 1:] - h[:, :-1]).pow(2) * pairs).sum() / n_pairs.clamp_min(1)
+    return alpha * ar + beta * tar

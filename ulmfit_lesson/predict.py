@@ -71,6 +71,24 @@ class Contributions(NamedTuple):
 
 
 @torch.no_grad()
+@torch.no_grad()
+def predict_logits(model: ULMFiTClassifier, loader) -> Tensor:
+    """Logits for every document of ``loader`` (a ``clas_loader.ClasLoader``), in the INPUT order.
+
+    Returns: (n_docs, n_classes) float tensor on the model's device; row ``i`` belongs to
+    ``loader.docs[i]`` however the loader sorted its batches (each batch carries ``idx``).
+    Runs in eval mode (dropout off, BatchNorm running statistics) and restores the model's mode.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = torch.empty(len(loader.docs), model.n_classes, device=device)
+    for batch in loader:
+        out[batch.idx.to(device)] = model(batch.x.to(device), batch.mask.to(device)).logits.float()
+    model.train(was_training)
+    return out
+
+
 def encode_for_inference(
     awd_lstm: AWDLSTM, x: Tensor, mask: Tensor, bptt: int, max_len: int | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -114,7 +132,7 @@ def encode_for_inference(
 
 @torch.no_grad()
 def inference_logits(model: ULMFiTClassifier, loader: ClasLoader) -> Tensor:
-    """``classifier.predict_logits`` through :func:`encode_for_inference`: (n_docs, n_classes)
+    """``predict.predict_logits`` through :func:`encode_for_inference`: (n_docs, n_classes)
     logits in the input order, in eval mode (the model's mode is restored)."""
     was_training = model.training
     model.eval()

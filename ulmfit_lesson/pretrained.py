@@ -36,9 +36,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ulmfit_lesson.language_model import LanguageModel, build_language_model
+
 from .checkpoint import CheckpointError, check_weights, verify_manifest
 from .config import AWDLSTMConfig
-from .models import LanguageModel, build_language_model
 
 FASTAI_PREFIXES = {"0.": "encoder.", "1.": "decoder."}  # fastai SequentialRNN index -> our name
 # One embedding matrix under three names (tied decoder; EmbeddingDropout wraps the same nn.Embedding).

@@ -193,3 +193,14 @@ class Vocab:
         if not isinstance(itos, list) or not all(isinstance(t, str) for t in itos):
             raise ValueError(f"{path} does not hold a list of token strings under 'itos'")
         return cls(itos)
+
+
+class ReversedVocab(Vocab):
+    """The vocabulary of a backwards LM (ULMFiT §3.3): ``numericalize`` returns the ids reversed.
+
+    fastai's backwards models read each document's ids reversed (``xxbos`` last), so the classifier
+    built on one must number its texts the same way, in training and in prediction alike.
+    """
+
+    def numericalize(self, tokens) -> list[int]:
+        return super().numericalize(tokens)[::-1]

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ulmfit_lesson.classifier import build_classifier
-from ulmfit_lesson.models import build_language_model
+from ulmfit_lesson.language_model import build_language_model
 from ulmfit_lesson.predict import TextClassifier
 from ulmfit_lesson.pretrained import save_fastai_lm
 

@@ -2,7 +2,7 @@
 
 Not one of the numbered lessons: tools/make_notebooks.py registers it separately (its glob reads
 nb*.py only), as ``notebooks/talk/talk_demo.ipynb``. The logic is one package function,
-``ulmfit_lesson.demo.run_demo``; this notebook only calls it and shows what it returns.
+``ulmfit_lesson.course.demo.run_demo``; this notebook only calls it and shows what it returns.
 """
 
 import sys
@@ -34,7 +34,7 @@ CELLS = [
     %matplotlib inline
     from IPython.display import HTML, display
 
-    from ulmfit_lesson import demo, widgets_clas, widgets_lm
+    from ulmfit_lesson.course import demo, widgets_clas, widgets_lm
 
     widgets_lm.draw_ulmfit_stages()
     """),

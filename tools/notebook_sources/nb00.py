@@ -41,7 +41,8 @@ CELLS = [
     import pandas as pd
     from IPython.display import display
 
-    from ulmfit_lesson import clas_recipes, config, datasets, exercises_lm, pretrained, widgets_lm, workshop
+    from ulmfit_lesson import clas_recipes, config, datasets, pretrained
+    from ulmfit_lesson.course import exercises_lm, plan, widgets_lm
 
     QUICK = config.is_quick()
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")

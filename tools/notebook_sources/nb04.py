@@ -44,8 +44,8 @@ CELLS = [
     import torch
     from IPython.display import display
 
-    from ulmfit_lesson import (config, corpus_builder, datasets, explain, exercises_lm, generate, lm_recipes,
-                               pretrained, progress, registry, tokenizer, train, widgets_lm, workshop)
+    from ulmfit_lesson import config, corpus_builder, datasets, generate, lm_recipes, pretrained, progress, registry, tokenizer, train
+    from ulmfit_lesson.course import exercises_lm, explain, plan, widgets_lm
     from ulmfit_lesson.vocab import Vocab
 
     QUICK = config.is_quick()

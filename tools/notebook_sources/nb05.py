@@ -45,8 +45,8 @@ CELLS = [
     import torch
     from IPython.display import display
 
-    from ulmfit_lesson import (config, corpus_builder, datasets, explain, exercises_lm, generate, lm_recipes,
-                               pretrained, schedules, tokenizer, widgets, widgets_lm, workshop)
+    from ulmfit_lesson import config, corpus_builder, datasets, generate, lm_recipes, pretrained, schedules, tokenizer
+    from ulmfit_lesson.course import exercises_lm, explain, plan, widgets_basics, widgets_lm
     from ulmfit_lesson.vocab import Vocab
 
     QUICK = config.is_quick()
@@ -256,7 +256,7 @@ CELLS = [
     Drag the sliders to see how `cut_frac` and `ratio` shape STLR (the curve redraws when you let go):
     """),
     code("""
-    widgets.stlr_explorer(lr_max=LR)
+    widgets_basics.stlr_explorer(lr_max=LR)
     """),
     md("""
     ## 5. Fine-tuning the language model

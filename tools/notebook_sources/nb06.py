@@ -43,8 +43,8 @@ CELLS = [
     import torch
     from IPython.display import HTML, display
 
-    from ulmfit_lesson import (clas_loader, clas_recipes, classifier, config, datasets, explain,
-                               exercises_clas, lm_recipes, pretrained, tokenizer, widgets_clas, workshop)
+    from ulmfit_lesson import clas_loader, clas_recipes, classifier, config, datasets, lm_recipes, pretrained, tokenizer
+    from ulmfit_lesson.course import exercises_clas, explain, plan, widgets_clas
     from ulmfit_lesson.awd_lstm import AWDLSTM
     from ulmfit_lesson.predict import TextClassifier
     from ulmfit_lesson.vocab import Vocab

@@ -40,8 +40,8 @@ CELLS = [
     import numpy as np
     import pandas as pd
 
-    from ulmfit_lesson import (baselines, clas_recipes, config, datasets, exercises_clas, lm_recipes, pretrained,
-                               workshop)
+    from ulmfit_lesson import baselines, clas_recipes, config, datasets, lm_recipes, pretrained
+    from ulmfit_lesson.course import exercises_clas, plan
 
     QUICK = config.is_quick()
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
@@ -336,18 +336,18 @@ CELLS = [
     The course's experiments were run with `general-fwd`. fastai's recipe on those weights scores
     0.708 accuracy / 0.551 macro-F1 on the test verses; ours, with fastai's classifier dropouts
     (`drop_mult` 0.5, the package's default at the time), landed level with it. To do better we
-    tried a handful of stage-3 variants (`experiments.TUNING`: label smoothing, more dropout, fastbook's falling learning rates,
+    tried a handful of stage-3 variants (`TUNING` in `experiments/runner.py`: label smoothing, more dropout, fastbook's falling learning rates,
     more epochs) and scored each on the dev verses *and* the test verses after every epoch
     (`python experiments/run.py tuning`). The rule of the game: **choose on dev only**; the test score
     only says what the choice was worth. Each point below is one variant (mean over seeds, bars: the
     spread between seeds). If dev were a perfect guide, the points would climb from left to right.
     """),
     code("""
-    from ulmfit_lesson import experiments
+    from ulmfit_lesson.course import results
 
     tuning_csv = RESULTS / "full" / "tuning_poems-3class.csv"
     if tuning_csv.is_file():
-        summary = experiments.tuning_summary(pd.read_csv(tuning_csv))
+        summary = results.tuning_summary(pd.read_csv(tuning_csv))
         last = summary[summary.epochs == "last"]  # the weights after the last epoch
         fig, ax = plt.subplots(figsize=(7, 4.5))
         ax.errorbar(last.dev_macro_f1_mean, last.macro_f1_mean, xerr=last.dev_macro_f1_std,
@@ -373,7 +373,7 @@ CELLS = [
     when their differences are large.
 
     A bigger selection set settles it without touching test: **k-fold cross-validation** over the
-    843 training verses (`experiments.stratified_folds`, `experiments.cross_validate_stage3`;
+    843 training verses (`stratified_folds` and `cross_validate_stage3` in `experiments/runner.py`;
     `python experiments/run.py tuning-cv`). Each fold trains on two thirds of the verses and scores
     the held-out third, so every training verse is scored once, 8 times as many as dev holds:
     """),
@@ -381,7 +381,7 @@ CELLS = [
     cv_csv = RESULTS / "full" / "cv_poems-3class.csv"
     if cv_csv.is_file():
         cv = pd.read_csv(cv_csv)
-        held_out = experiments.summarize(cv.assign(seed=cv.fold), ["variant"])  # spread: between folds
+        held_out = results.summarize(cv.assign(seed=cv.fold), ["variant"])  # spread: between folds
         display(held_out[["variant", "n_seeds", "accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std"]]
                 .rename(columns={"n_seeds": "folds"}).round(3))
     else:

@@ -45,8 +45,8 @@ CELLS = [
     import torch
     from IPython.display import display
 
-    from ulmfit_lesson import (clas_recipes, config, datasets, exercises_clas, pretrained, tokenizer, widgets_clas,
-                               workshop)
+    from ulmfit_lesson import clas_recipes, config, datasets, pretrained, tokenizer
+    from ulmfit_lesson.course import exercises_clas, plan, widgets_clas
 
     QUICK = config.is_quick()
     print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")

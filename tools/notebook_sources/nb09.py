@@ -41,7 +41,8 @@ CELLS = [
 
     import pandas as pd
 
-    from ulmfit_lesson import clas_recipes, config, datasets, exercises_clas, pretrained, widgets_clas, workshop
+    from ulmfit_lesson import clas_recipes, config, datasets, pretrained
+    from ulmfit_lesson.course import exercises_clas, plan, widgets_clas
     from ulmfit_lesson.predict import TextClassifier
 
     QUICK = config.is_quick()

@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from . import clas_recipes, classifier
-from .exercises import CheckResult, Exercise, ExerciseSet, _Failed
+from ulmfit_lesson import clas_recipes, classifier
+from ulmfit_lesson.course.exercises_basics import CheckResult, Exercise, ExerciseSet, _Failed
 
 _SET = ExerciseSet("exercises_clas")  # the checking machinery of exercises.py
 

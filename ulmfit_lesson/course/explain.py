@@ -11,7 +11,6 @@ call these so that they stay short and never re-implement package logic.
 - ``plot_heatmap(matrix)``: one matrix as an image with a colour bar.
 - ``dropout_mask_image(kind, p)``: the mask each AWD-LSTM dropout draws, from the real modules.
 - ``draw_lstm_cell()``: a labelled diagram of one LSTM step (its gates).
-- ``number_words(n)``: English number words, a toy corpus for from-scratch language models.
 
 Every display function returns what it displays (an HTML string, a matplotlib object, ...), so
 tests can check it and a notebook can reuse it.
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dropout import EmbeddingDropout, RNNDropout, WeightDropout
+from ulmfit_lesson.dropout import EmbeddingDropout, RNNDropout, WeightDropout
 
 # ----------------------------------------------------------------------------------- source code
 
@@ -358,35 +357,6 @@ def draw_lstm_cell(ax=None):
 
 # ----------------------------------------------------------------------------------- toy data
 
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen".split()
-)
-_ONES += "fifteen sixteen seventeen eighteen nineteen".split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_words(n: int) -> str:
-    """``n`` (0 <= n < 1,000,000) in English words, lowercase: 9999 -> "nine thousand nine hundred
-    ninety nine".
-
-    A toy corpus for a language model trained from scratch in seconds (fastbook ch. 12 uses the
-    same idea, "Human Numbers"): a vocabulary of ~30 words with a rigid, learnable grammar.
-    """
-    if not 0 <= n < 1_000_000:
-        raise ValueError(f"number_words handles 0 <= n < 1,000,000, got {n}")
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    if n < 1000:
-        rest = "" if n % 100 == 0 else " " + number_words(n % 100)
-        return f"{_ONES[n // 100]} hundred{rest}"
-    rest = "" if n % 1000 == 0 else " " + number_words(n % 1000)
-    return f"{number_words(n // 1000)} thousand{rest}"
-
-
-# ----------------------------------------------------------------------------------- internals
-
 
 def _display_html(markup: str) -> None:
     from IPython.display import HTML, display
@@ -405,5 +375,4 @@ __all__ = [
     "DROPOUT_KINDS",
     "dropout_mask_image",
     "draw_lstm_cell",
-    "number_words",
 ]

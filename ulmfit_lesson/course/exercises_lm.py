@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import schedules
-from .exercises import CheckResult, Exercise, ExerciseSet, _Failed
+from ulmfit_lesson import schedules
+from ulmfit_lesson.course.exercises_basics import CheckResult, Exercise, ExerciseSet, _Failed
 
 _SET = ExerciseSet("exercises_lm")  # the checking machinery of exercises.py
 

@@ -47,8 +47,8 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from . import clas_recipes, classifier, schedules
-from .widgets import _explorer, _slider
+from ulmfit_lesson import clas_recipes, classifier, schedules
+from ulmfit_lesson.course.widgets_basics import _explorer, _slider
 
 REAL_COLOURS = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2"]
 PAD_COLOUR = "#eeeeee"

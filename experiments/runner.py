@@ -6,7 +6,7 @@ Every runner returns a pandas DataFrame with **one row per (setting, seed)** and
 given, writes it as CSV. The columns always include ``task``, ``method``, ``seed``, ``n_train``,
 ``accuracy``, ``macro_f1`` (on the test split), ``seconds``, ``mode`` (``quick``/``full``) and
 ``device`` (where the models trained: ``DEVICE``; CSVs written before that column existed are CPU runs);
-``summarize`` turns the rows into mean ± std per setting.
+``ulmfit_lesson.course.results.summarize`` turns the rows into mean ± std per setting.
 
 ``quick=True`` shrinks everything (fewer epochs, a subset of GoEmotions) so that a notebook cell
 finishes in minutes on a laptop CPU; the full versions are ``python experiments/run.py ...``.
@@ -37,15 +37,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import lm_recipes
-from .baselines import TfidfLogReg, majority_class
-from .clas_recipes import CLAS_EPOCHS, encode_labels, metrics_from_probs, train_classifier
-from .datasets import load_goemotions, load_poem_sentiment
-from .metrics import cross_fitted_offset_scores, tune_class_offsets
-from .predict import TextClassifier
-from .pretrained import course_model, match_embeddings
-from .tokenizer import tokenize_texts
-from .vocab import Vocab
+from ulmfit_lesson import lm_recipes
+from ulmfit_lesson.baselines import TfidfLogReg, majority_class
+from ulmfit_lesson.clas_recipes import (
+    CLAS_EPOCHS,
+    encode_labels,
+    metrics_from_probs,
+    train_classifier,
+)
+from ulmfit_lesson.datasets import load_goemotions, load_poem_sentiment
+from ulmfit_lesson.metrics import cross_fitted_offset_scores, tune_class_offsets
+from ulmfit_lesson.predict import TextClassifier
+from ulmfit_lesson.pretrained import course_model, match_embeddings
+from ulmfit_lesson.tokenizer import tokenize_texts
+from ulmfit_lesson.vocab import ReversedVocab, Vocab
 
 # Where the models train. The CPU by default: most committed tables were measured there, and a CPU run
 # repeats bit for bit on one machine. ``experiments/run.py --device cuda`` sets it for a run on a GPU,
@@ -160,13 +165,6 @@ def _label_names(train: pd.DataFrame) -> list[str]:
 # ---------------------------------------------------------------------------------------------------
 # Backwards models
 # ---------------------------------------------------------------------------------------------------
-
-
-class ReversedVocab(Vocab):
-    """A vocabulary whose ``numericalize`` returns the ids reversed: what a backwards LM reads."""
-
-    def numericalize(self, tokens) -> list[int]:
-        return super().numericalize(tokens)[::-1]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -560,26 +558,6 @@ def _epoch_scorer(test_texts, y_test, vocab, names, per_epoch: list[dict]):
     return score
 
 
-def tuning_summary(df: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
-    """Per variant, mean over seeds of dev and test scores at the last epoch (``epochs = last``) and
-    at the epoch with the best dev ``metric`` (``epochs = best dev``; ties: the later epoch)."""
-    out = []
-    for (variant, seed), g in df.groupby(["variant", "seed"], sort=False):
-        g = g.sort_values("epoch")
-        best = g.iloc[len(g) - 1 - int(np.argmax(g[f"dev_{metric}"].to_numpy()[::-1]))]
-        for which, r in (("last", g.iloc[-1]), ("best dev", best)):
-            out.append(dict(variant=variant, epochs=which, seed=seed, epoch=int(r["epoch"]),
-                            dev_accuracy=r["dev_accuracy"], dev_macro_f1=r["dev_macro_f1"],
-                            accuracy=r["accuracy"], macro_f1=r["macro_f1"]))  # fmt: skip
-    rows = pd.DataFrame(out)
-    g = rows.groupby(["variant", "epochs"], sort=False)
-    cols = ["dev_accuracy", "dev_macro_f1", "accuracy", "macro_f1", "epoch"]
-    summary = g[cols].agg(["mean", "std"])
-    summary.columns = [f"{a}_{b}" for a, b in summary.columns]
-    summary["n_seeds"] = g["seed"].nunique()
-    return summary.fillna(0.0).reset_index()
-
-
 def goemotions_compare(
     seeds: Sequence[int] = (0,),
     quick: bool = True,
@@ -678,44 +656,11 @@ def ensemble(
     return _finish(rows, out, f"ensemble_{task}")
 
 
-# ---------------------------------------------------------------------------------------------------
-# Summaries
-# ---------------------------------------------------------------------------------------------------
-
-
-def summarize(df: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Mean, std (n-1; 0 for a single seed) and count of accuracy / macro-F1 / seconds per group."""
-    g = df.groupby(list(by), sort=False)
-    out = g[["accuracy", "macro_f1", "seconds"]].agg(["mean", "std"])
-    out.columns = [f"{a}_{b}" for a, b in out.columns]
-    out["n_seeds"] = g["seed"].nunique()
-    return out.fillna({c: 0.0 for c in out.columns if c.endswith("_std")}).reset_index()
-
-
-def markdown_table(summary: pd.DataFrame, by: Sequence[str]) -> str:
-    """``| method | accuracy | macro-F1 | seeds | s/run |`` with mean ± std (std only from two seeds
-    on), for the README."""
-    head = [*by, "accuracy", "macro-F1", "seeds", "seconds/run"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in summary.iterrows():
-        # one seed has no spread: printing "± 0.000" would claim a certainty nobody measured
-        spread = (lambda std: f" ± {std:.3f}") if r.n_seeds > 1 else (lambda std: "")
-        cells = [str(r[b]) for b in by] + [
-            f"{r.accuracy_mean:.3f}{spread(r.accuracy_std)}",
-            f"{r.macro_f1_mean:.3f}{spread(r.macro_f1_std)}",
-            str(int(r.n_seeds)),
-            f"{r.seconds_mean:.0f}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 __all__ = [
     "METHODS",
     "TASKS",
     "ABLATIONS",
     "load_task",
-    "ReversedVocab",
     "stage2",
     "run_method",
     "compare_methods",
@@ -727,10 +672,7 @@ __all__ = [
     "ensemble",
     "TUNING",
     "tune_stage3",
-    "tuning_summary",
     "CV_VARIANTS",
     "stratified_folds",
     "cross_validate_stage3",
-    "summarize",
-    "markdown_table",
 ]

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__, config, registry
+from ulmfit_lesson import __version__, config, registry
 
 # What a kit holds (and a room's mirror serves): the two classification datasets, the stage-1
 # corpus and the course's two pretrained LMs. What each notebook reads is NOTEBOOK_NEEDS, below.
@@ -378,7 +378,7 @@ def course_model(direction: str = "fwd") -> str:
     """``pretrained.course_model(direction)``; without torch (which doctor reports), the same
     choice from what is on disk."""
     try:
-        from .pretrained import course_model as choose
+        from ulmfit_lesson.pretrained import course_model as choose
     except ImportError:
         general = f"general-{direction}"
         return general if registry.available_locally(general) else f"wt103-{direction}"
@@ -388,7 +388,7 @@ def course_model(direction: str = "fwd") -> str:
 def _on_mirror(name: str) -> bool:
     """Does the room's mirror serve the local-only entry ``name``? (one HEAD request, remembered)"""
     try:
-        from .pretrained import served_by_mirror
+        from ulmfit_lesson.pretrained import served_by_mirror
     except ImportError:
         return False
     return served_by_mirror(name)
@@ -585,7 +585,7 @@ def build_room_mirror(
     """Lay out in ``dest`` (``mirror.build_mirror``) every entry of ``names`` found on this machine
     (default: ``COURSE_ENTRIES`` plus ``MIRROR_EXTRAS`` present). Returns the entries laid out;
     ``FileNotFoundError`` if none of them is here. Missing ones are reported and skipped."""
-    from . import mirror, registry
+    from ulmfit_lesson import mirror, registry
 
     if names is None:
         names = list(COURSE_ENTRIES) + [n for n in MIRROR_EXTRAS if registry.available_locally(n)]
@@ -625,7 +625,7 @@ def serve_kit(
     ``python -m http.server``; then nothing is served here) or in a temporary folder of links.
     Prints the line participants set. Returns the exit code.
     """
-    from . import mirror, registry
+    from ulmfit_lesson import mirror, registry
 
     if kit:
         use_kit(kit, report=report)
@@ -932,7 +932,7 @@ def speed_probe(seconds: float = 6.0, min_steps: int = 2, threads: int | None = 
     import torch
     import torch.nn.functional as F
 
-    from .models import build_language_model
+    from ulmfit_lesson.language_model import build_language_model
 
     old_threads = torch.get_num_threads()
     if threads:

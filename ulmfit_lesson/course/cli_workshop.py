@@ -2,7 +2,7 @@
 ``fetch``, ``serve-kit`` (and ``build-corpus``, from ``corpus_builder``).
 
 ``cli.py`` adds them with ``cli_workshop.register(subparsers)``; each subcommand stores its handler
-as ``func`` (``handler(args) -> exit code``). Standalone: ``python -m ulmfit_lesson.cli_workshop
+as ``func`` (``handler(args) -> exit code``). Standalone: ``python -m ulmfit_lesson.course.cli_workshop
 doctor``.
 """
 
@@ -13,11 +13,12 @@ import os
 import sys
 from pathlib import Path
 
-from . import corpus_builder, workshop
+from ulmfit_lesson import corpus_builder
+from ulmfit_lesson.course import plan
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    return workshop.run_doctor(
+    return plan.run_doctor(
         names=args.names or None,  # default: what the notebooks read here
         probe=not args.no_probe,
         probe_seconds=args.probe_seconds,
@@ -27,7 +28,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _pack_kit(args: argparse.Namespace) -> int:
     try:
-        workshop.pack_kit(args.out, names=args.names or workshop.COURSE_ENTRIES)
+        plan.pack_kit(args.out, names=args.names or plan.COURSE_ENTRIES)
     except (FileNotFoundError, ValueError) as err:  # ChecksumError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -40,7 +41,7 @@ def _pack_kit(args: argparse.Namespace) -> int:
 
 def _unpack_kit(args: argparse.Namespace) -> int:
     try:
-        folder = workshop.use_kit(args.kit, dest=args.to, set_env=False)
+        folder = plan.use_kit(args.kit, dest=args.to, set_env=False)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -54,9 +55,9 @@ def _unpack_kit(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     """Download (and verify, extract) registry entries now: default, what the notebooks read."""
-    from . import registry
+    from ulmfit_lesson import registry
 
-    names = args.names or [n for n in workshop.course_needs() if not registry.available_locally(n)]
+    names = args.names or [n for n in plan.course_needs() if not registry.available_locally(n)]
     pin, old_pins = None, os.environ.get(registry.PIN_ENV)
     try:
         if args.sha256:
@@ -96,7 +97,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _serve_kit(args: argparse.Namespace) -> int:
     try:
-        return workshop.serve_kit(args.kit, out=args.out, host=args.host, port=args.port)
+        return plan.serve_kit(args.kit, out=args.out, host=args.host, port=args.port)
     except (OSError, ValueError) as err:  # no data, a port in use, a damaged kit
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -129,7 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--names",
         nargs="+",
         metavar="NAME",
-        help=f"registry entries (default: {' '.join(workshop.COURSE_ENTRIES)})",
+        help=f"registry entries (default: {' '.join(plan.COURSE_ENTRIES)})",
     )
     p.set_defaults(func=_pack_kit)
 
@@ -177,7 +178,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ulmfit_lesson.cli_workshop")
+    parser = argparse.ArgumentParser(prog="python -m ulmfit_lesson.course.cli_workshop")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

@@ -32,7 +32,8 @@ import numpy as np
 from IPython.display import HTML, display
 from matplotlib.figure import Figure
 
-from . import explain, lm_loader, schedules, tokenizer
+from ulmfit_lesson import lm_loader, schedules, tokenizer
+from ulmfit_lesson.course import explain
 
 # --------------------------------------------------------------------------------------- plumbing
 

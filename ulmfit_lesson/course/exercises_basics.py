@@ -30,7 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import explain, lm_loader, losses, tokenizer
+from ulmfit_lesson import lm_loader, losses, tokenizer
+from ulmfit_lesson.course import explain
 
 # =============================================================================== checking
 # Shared with exercises_lm and exercises_clas, which build their own ExerciseSet.

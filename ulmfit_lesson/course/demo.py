@@ -2,7 +2,7 @@
 
 One call, offline, with the course's pieces only::
 
-    from ulmfit_lesson import demo
+    from ulmfit_lesson.course import demo
     result = demo.run_demo("the sun is warm and all the birds are singing")
     result.contributions      # predict.Contributions: the verse's tokens, a score per token
     result.before, result.after   # a line the LM writes before and after stage 2 (same seed)
@@ -29,8 +29,9 @@ from typing import Any
 
 import torch
 
-from . import clas_recipes, datasets, generate, lm_recipes, pretrained, widgets_lm
-from .predict import Contributions, TextClassifier
+from ulmfit_lesson import clas_recipes, datasets, generate, lm_recipes, pretrained
+from ulmfit_lesson.course import widgets_lm
+from ulmfit_lesson.predict import Contributions, TextClassifier
 
 DEMO_VERSE = "my heart is full of joy and love"
 DEMO_PROMPT = "the night is"

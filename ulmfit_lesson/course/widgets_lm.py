@@ -1,5 +1,5 @@
 """Pictures and explorers for the language-model notebooks (00 overview, 04 pretraining, 05 LM
-fine-tuning): thin layers over package functions, like ``widgets.py``.
+fine-tuning): thin layers over package functions, like ``widgets_basics.py``.
 
 - ``draw_ulmfit_stages(highlight)``: ULMFiT's three stages as a diagram (after the paper's Fig. 1),
   one stage optionally highlighted ("you are here").
@@ -8,7 +8,7 @@ fine-tuning): thin layers over package functions, like ``widgets.py``.
 - ``next_word_explorer(model, vocab)``: type a prompt, move the temperature slider, see the
   next-token distribution change; a button writes a continuation with ``generate.generate``.
 
-Builders follow ``widgets.py``'s conventions: ``show_static=True`` first displays the default state
+Builders follow ``widgets_basics.py``'s conventions: ``show_static=True`` first displays the default state
 as an ordinary figure (so headless runs keep a picture), controls redraw on release
 (``continuous_update=False``), and the returned box carries ``controls``, ``state`` and ``redraw``.
 """
@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
-from . import generate, tokenizer, widgets
+from ulmfit_lesson import generate, tokenizer
+from ulmfit_lesson.course import widgets_basics
 
 # ------------------------------------------------------------------------------- the three stages
 
@@ -182,7 +183,9 @@ def next_word_explorer(
             continuous_update=False,
             layout=W.Layout(width="60%"),
         ),  # fmt: skip
-        "temperature": widgets._slider(W.FloatSlider, temperature, 0.05, 2.0, 0.05, "temperature"),
+        "temperature": widgets_basics._slider(
+            W.FloatSlider, temperature, 0.05, 2.0, 0.05, "temperature"
+        ),
     }
     written = W.HTML()
     button = W.Button(description=f"write {n_words} words", tooltip="sample a continuation")
@@ -190,7 +193,7 @@ def next_word_explorer(
     def draw(state: dict, prompt: str, temperature: float) -> Figure:
         return _draw_next_words(state, prompt, temperature, model, vocab, k)
 
-    box = widgets._explorer(controls, draw, show_static, extra=[W.HBox([button]), written])
+    box = widgets_basics._explorer(controls, draw, show_static, extra=[W.HBox([button]), written])
 
     def write(_: Any = None) -> str:
         text = generate.generate(
