@@ -26,6 +26,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 LINT_PATHS := $(wildcard ulmfit_lesson tests tools bench)
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Every notebook, the talk's demo (notebooks/talk/) included; each is paired with src/<name>.py.
+NOTEBOOK_FILES := $(NOTEBOOKS) $(sort $(wildcard notebooks/*/*.ipynb))
 FIRST_NOTEBOOK := $(firstword $(NOTEBOOKS))
 
 # Data: use the read-only copies in ../shared when they are there (development, CI); otherwise
@@ -71,7 +73,7 @@ STAMP := $(VENV)/.installed-$(call HASH,requirements.txt pyproject.toml)
 DEV_STAMP := $(VENV)/.installed-dev-$(call HASH,requirements.txt requirements-dev.txt pyproject.toml)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev lab test lint check-notebooks test-unit test-notebooks course format hooks \
+.PHONY: help install install-dev lab test lint check-notebooks sync-notebooks test-unit test-notebooks course format hooks \
 	clean distclean browser site site-full slides test-browser doctor kit
 
 help: ## show this help
@@ -131,8 +133,16 @@ lint: install-dev ## ruff check + ruff format --check
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
-check-notebooks: ## fail listing notebooks that hold outputs or execution counts
+check-notebooks: install-dev ## fail listing notebooks that hold outputs, or differ from their source
 	$(PYTHON) tools/check_notebooks.py notebooks
+	$(PY) tools/check_notebook_sources.py notebooks
+
+# Sync first (the newer of notebook and source wins, outputs kept), then strip the outputs: stripping
+# first would make the notebook the newer file and lose an edit made to its source.
+sync-notebooks: install-dev ## after editing a notebook or its notebooks/src/*.py: sync the pair, strip, fix shared cells
+	$(BIN)/jupytext --sync $(NOTEBOOK_FILES)
+	$(PY) tools/check_notebooks.py --strip notebooks
+	$(PY) tools/check_notebook_sources.py --fix notebooks
 
 test-unit: install-dev ## pytest over tests/
 	$(PY) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)

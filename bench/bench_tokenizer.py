@@ -41,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from ulmfit_lesson import tokenizer as ours  # noqa: E402
+from ulmfit_lesson import word_split  # noqa: E402
 
 CORPUS = REPO_ROOT.parent / "shared" / "data" / "general_corpus"
 RESULTS = REPO_ROOT / "bench" / "results" / "tokenizer.md"
@@ -79,7 +80,7 @@ def main() -> None:
         docs = docs[: args.docs]
 
     def run_ours():
-        ours._CHUNK_CACHE.clear()  # cold cache: count the cost of splitting every new chunk
+        word_split._CHUNK_CACHE.clear()  # cold cache: count the cost of splitting every new chunk
         return ours.tokenize_texts(docs)
 
     word_tok = WordTokenizer()

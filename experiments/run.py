@@ -33,14 +33,21 @@ from experiments import runner as ex  # noqa: E402
 from ulmfit_lesson.course import results  # noqa: E402
 
 EXPERIMENTS = (
-    "poems", "ablations", "sample-efficiency", "goemotions", "ensemble", "tuning", "tuning-cv",
-)  # fmt: skip
+    "poems",
+    "ablations",
+    "sample-efficiency",
+    "goemotions",
+    "ensemble",
+    "tuning",
+    "tuning-cv",
+)
 EXTRA = ("goemotions-imbalance",)  # run only when named, not by 'all'
 POEM_TASKS = ("poems-3class", "poems-binary")
 
 
-def machine() -> str:
-    """CPU model name and core count (``lscpu``), plus torch's thread count."""
+def machine(device: str = "cpu") -> str:
+    """CPU model name and core count (``lscpu``), plus torch's thread count; with a GPU ``device``,
+    the GPU that trained first."""
     import torch
 
     model = platform.processor() or "unknown CPU"
@@ -51,8 +58,8 @@ def machine() -> str:
     except OSError:
         pass
     cpu = f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    if ex.DEVICE.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(ex.DEVICE)} (training); {cpu}"
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(device)} (training); {cpu}"
     return cpu
 
 
@@ -81,8 +88,9 @@ def bar_plot(summary: pd.DataFrame, by: str, path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 0.45 * len(summary) + 1.2))
-    ax.barh(summary[by].astype(str), summary["accuracy_mean"], xerr=summary["accuracy_std"],
-            capsize=3)  # fmt: skip
+    ax.barh(
+        summary[by].astype(str), summary["accuracy_mean"], xerr=summary["accuracy_std"], capsize=3
+    )
     ax.invert_yaxis()
     ax.set(xlabel="test accuracy (mean ± std over seeds)", title=title, xlim=(0, 1))
     fig.tight_layout()
@@ -109,9 +117,19 @@ def outputs(name: str) -> list[tuple[str, list[str], str]]:
     return [(f"ensemble_{t}", ["direction"], "bar") for t in ("poems-3class", "goemotions-ekman")]
 
 
-def run(name: str, seeds: list[int], quick: bool, out: Path, task: str = "poems-3class",
-        no_lm_ft: bool = False, sizes: list | None = None) -> None:  # fmt: skip
-    kw = dict(seeds=seeds, quick=quick, out=out, verbose=True)
+def run(
+    name: str,
+    seeds: list[int],
+    quick: bool,
+    out: Path,
+    task: str = "poems-3class",
+    no_lm_ft: bool = False,
+    sizes: list | None = None,
+    *,
+    device: str = "cpu",
+) -> None:
+    """Run experiment ``name``, training on ``device``."""
+    kw = dict(seeds=seeds, quick=quick, out=out, verbose=True, device=device)
     if name == "poems":
         for task in POEM_TASKS:
             ex.compare_methods(task, **kw)
@@ -129,17 +147,30 @@ def run(name: str, seeds: list[int], quick: bool, out: Path, task: str = "poems-
     elif name == "tuning":
         ex.tune_stage3(task, **kw)
     elif name == "tuning-cv" and no_lm_ft:  # the defaults without stage 2, on the same folds
-        ex.cross_validate_stage3(task, 3, seeds[0], quick, [ex.DEFAULTS_VARIANT], out=out,
-                                 verbose=True, finetune_lm=False)  # fmt: skip
+        ex.cross_validate_stage3(
+            task,
+            3,
+            seeds[0],
+            quick,
+            [ex.DEFAULTS_VARIANT],
+            out=out,
+            verbose=True,
+            finetune_lm=False,
+            device=device,
+        )
     elif name == "tuning-cv":  # 3 folds of the training verses, one seed
-        ex.cross_validate_stage3(task, 3, seeds[0], quick, ex.CV_VARIANTS, out=out, verbose=True)
+        ex.cross_validate_stage3(
+            task, 3, seeds[0], quick, ex.CV_VARIANTS, out=out, verbose=True, device=device
+        )
 
 
-def summarize(name: str, out: Path, quick: bool, wall: float | None, n_seeds_asked: int) -> str:
+def summarize(
+    name: str, out: Path, quick: bool, wall: float | None, n_seeds_asked: int, device: str = "cpu"
+) -> str:
     """Markdown for ``<out>/<name>.md`` from the CSVs present (plots written alongside)."""
     mode = "QUICK (shrunk: fewer epochs/subsets; for demos, not for reporting)" if quick else "FULL"
     lines = [f"# {name} ({mode})", ""]
-    lines.append(f"- machine of this command: {machine()}")
+    lines.append(f"- machine of this command: {machine(device)}")
     lines.append(f"- written: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     if wall is not None:
         lines.append(f"- wall time of this command: {wall / 60:.1f} min")
@@ -195,17 +226,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the minutes-on-a-CPU version")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
-    parser.add_argument("--task", choices=POEM_TASKS, default="poems-3class",
-                        help="the poems' view that tuning and tuning-cv select on")  # fmt: skip
-    parser.add_argument("--no-lm-ft", action="store_true",
-                        help="tuning-cv: the default recipe without stage 2, on the same folds")  # fmt: skip
-    parser.add_argument("--sizes", nargs="+", type=_size, default=None,
-                        help="goemotions-imbalance: training sizes, ints or 'all' (default: the "
-                        "subset of experiments.GOEMOTIONS_SIZES)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=None,
-                        help="run this one seed only (to spread seeds over processes)")  # fmt: skip
-    parser.add_argument("--device", default="cpu",
-                        help="where to train: 'cpu' (default: bit-reproducible) or 'cuda'")  # fmt: skip
+    parser.add_argument(
+        "--task",
+        choices=POEM_TASKS,
+        default="poems-3class",
+        help="the poems' view that tuning and tuning-cv select on",
+    )
+    parser.add_argument(
+        "--no-lm-ft",
+        action="store_true",
+        help="tuning-cv: the default recipe without stage 2, on the same folds",
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=_size,
+        default=None,
+        help="goemotions-imbalance: training sizes, ints or 'all' (default: the "
+        "subset of experiments.GOEMOTIONS_SIZES)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="run this one seed only (to spread seeds over processes)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where to train: 'cpu' (default: bit-reproducible) or 'cuda'",
+    )
     parser.add_argument(
         "--summarize-only",
         action="store_true",
@@ -222,7 +272,6 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    ex.DEVICE = args.device
     seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
     out = args.out / ("quick" if args.quick else "full")
     out.mkdir(parents=True, exist_ok=True)
@@ -231,9 +280,18 @@ def main(argv: list[str] | None = None) -> int:
         wall = None
         if not args.summarize_only:
             start = time.time()
-            run(name, seeds, args.quick, out, args.task, args.no_lm_ft, args.sizes)
+            run(
+                name,
+                seeds,
+                args.quick,
+                out,
+                args.task,
+                args.no_lm_ft,
+                args.sizes,
+                device=args.device,
+            )
             wall = time.time() - start
-        print(summarize(name, out, args.quick, wall, len(seeds)))
+        print(summarize(name, out, args.quick, wall, len(seeds), args.device))
     return 0
 
 

@@ -5,7 +5,8 @@ GoEmotions (with the class-imbalance treatments of issue 22) and the forward + b
 Every runner returns a pandas DataFrame with **one row per (setting, seed)** and, when ``out`` is
 given, writes it as CSV. The columns always include ``task``, ``method``, ``seed``, ``n_train``,
 ``accuracy``, ``macro_f1`` (on the test split), ``seconds``, ``mode`` (``quick``/``full``) and
-``device`` (where the models trained: ``DEVICE``; CSVs written before that column existed are CPU runs);
+``device`` (where the models trained: the ``device`` argument; CSVs written before that column
+existed are CPU runs);
 ``ulmfit_lesson.course.results.summarize`` turns the rows into mean ± std per setting.
 
 ``quick=True`` shrinks everything (fewer epochs, a subset of GoEmotions) so that a notebook cell
@@ -39,32 +40,33 @@ import pandas as pd
 
 from ulmfit_lesson import lm_recipes
 from ulmfit_lesson.baselines import TfidfLogReg, majority_class
-from ulmfit_lesson.clas_recipes import (
-    CLAS_EPOCHS,
-    encode_labels,
-    metrics_from_probs,
-    train_classifier,
-)
+from ulmfit_lesson.clas_recipes import CLAS_EPOCHS, train_classifier
+from ulmfit_lesson.config import ClasTrainConfig, LMTrainConfig
 from ulmfit_lesson.datasets import load_goemotions, load_poem_sentiment
-from ulmfit_lesson.metrics import cross_fitted_offset_scores, tune_class_offsets
+from ulmfit_lesson.labels import encode_labels
+from ulmfit_lesson.metrics import (
+    cross_fitted_offset_scores,
+    metrics_from_probs,
+    tune_class_offsets,
+)
 from ulmfit_lesson.predict import TextClassifier
-from ulmfit_lesson.pretrained import course_model, match_embeddings
-from ulmfit_lesson.tokenizer import tokenize_texts
+from ulmfit_lesson.pretrained import course_model
 from ulmfit_lesson.vocab import ReversedVocab, Vocab
 
-# Where the models train. The CPU by default: most committed tables were measured there, and a CPU run
-# repeats bit for bit on one machine. ``experiments/run.py --device cuda`` sets it for a run on a GPU,
-# whose kernels round differently: a seed's GPU run does not equal its CPU run, so every row records
-# its device (experiments/results/STATUS.md says which tables ran where).
-DEVICE = "cpu"
+# Where the models train (every runner's ``device``). The CPU by default: most committed tables were
+# measured there, and a CPU run repeats bit for bit on one machine. ``experiments/run.py --device
+# cuda`` trains on a GPU, whose kernels round differently: a seed's GPU run does not equal its CPU
+# run, so every row records its device (experiments/results/STATUS.md says which tables ran where).
+DEFAULT_DEVICE = "cpu"
 
 METHODS = ("ulmfit", "ulmfit_no_lm_ft", "scratch", "tfidf_logreg", "majority")
 DETERMINISTIC = ("majority", "tfidf_logreg")  # no seed involved
 TASKS = ("poems-3class", "poems-binary", "goemotions-ekman")
 
-# Quick mode: one frozen + one unfrozen LM epoch, 4 classifier epochs (head, +1, +2 groups, all).
-QUICK_LM = dict(frozen_epochs=1, epochs=1)
-QUICK_CLAS = dict(epochs=4)
+# Quick mode (config.py's quick variants): one frozen + one unfrozen LM epoch, 4 classifier epochs.
+_QUICK_LM, _QUICK_CLAS = LMTrainConfig().quick(), ClasTrainConfig().quick()
+QUICK_LM = dict(frozen_epochs=_QUICK_LM.frozen_epochs, epochs=_QUICK_LM.epochs)
+QUICK_CLAS = dict(epochs=_QUICK_CLAS.epochs)
 # GoEmotions subset sizes (train, dev, test): full = what a laptop CPU does in about an hour per seed.
 GOEMOTIONS_SIZES = {"quick": (400, 200, 400), "full": (4000, 1000, None)}  # None = whole test split
 
@@ -93,10 +95,10 @@ IMBALANCE_TREATMENTS: dict[str, dict[str, Any]] = {
 }
 
 # Stage-3 variants tried on the poems' dev split to move ULMFiT past fastai's recipe (``tune_stage3``).
-# They were measured when the defaults were fastai's drop_mult 0.5 and 6 classifier epochs, so each
-# variant spells out the settings it ran with: the tables they produced stay reproducible.
+# Each variant spells out every setting it differs in from the package's defaults by, starting from
+# fastai's drop_mult 0.5 and 6 epochs, so the tables they produced stay reproducible.
 FASTBOOK_STAGES = [(-1, 1, 2e-2), (-2, 1, 1e-2), (-3, 1, 5e-3), (0, 2, 1e-3)]  # fastbook ch. 10
-FASTAI_DROP = dict(drop_mult=0.5, epochs=6)  # fastai's text_classifier_learner; our first default
+FASTAI_DROP = dict(drop_mult=0.5, epochs=6)  # fastai's text_classifier_learner
 DEFAULTS_VARIANT = "drop_mult 1.0 + 10 epochs"  # the TUNING entry equal to the package's defaults
 TUNING: dict[str, dict[str, Any]] = {
     "fastai's drop_mult 0.5": FASTAI_DROP,
@@ -105,16 +107,21 @@ TUNING: dict[str, dict[str, Any]] = {
     # fastbook's falling peak LRs: lower as more layers thaw (the stages fix the epochs: 5)
     "fastbook stage LRs": dict(FASTAI_DROP, stages=FASTBOOK_STAGES),
     "10 epochs": dict(FASTAI_DROP, epochs=10),  # 6 epochs with everything unfrozen instead of 2
-    # added after the first round, from the two best on dev:
+    # the two best on dev, combined:
     "fastbook stage LRs + drop_mult 1.0": dict(stages=FASTBOOK_STAGES, drop_mult=1.0),
-    # added in session 5, where both cross-validations pointed: the package's defaults since
+    # where both cross-validations pointed: the package's defaults
     DEFAULTS_VARIANT: dict(drop_mult=1.0, epochs=10),
 }
 # What ``cross_validate_stage3`` ranks: fastai's dropouts, the dev choice of ``tune_stage3``, the two
 # variants that did better on test than on dev (k-fold decides between them without test), and the
 # two of those combined.
-CV_VARIANTS = ("fastai's drop_mult 0.5", "drop_mult 1.0", "fastbook stage LRs", "10 epochs",
-               DEFAULTS_VARIANT)  # fmt: skip
+CV_VARIANTS = (
+    "fastai's drop_mult 0.5",
+    "drop_mult 1.0",
+    "fastbook stage LRs",
+    "10 epochs",
+    DEFAULTS_VARIANT,
+)
 NO_LM_FT = ", no LM fine-tuning"  # suffix of cross_validate_stage3(finetune_lm=False)'s variants
 
 
@@ -198,16 +205,16 @@ def stage2(
     backwards: bool = False,
     seed: int = 0,
     lm_options: Mapping[str, Any] | None = None,
+    device: str = DEFAULT_DEVICE,
 ) -> tuple[Any, list[str]]:
     """(language model, itos) for stage 3: fine-tuned on the training texts, or only moved to the
-    extended vocabulary (``finetune=False``)."""
+    extended vocabulary (``finetune=False``: ``finetune_lm`` with no epochs)."""
     old_model, old_itos = _resolve_pretrained(pretrained)
-    if not finetune:
-        vocab = lm_recipes.finetune_vocab(old_itos, tokenize_texts(list(train_texts)),
-                                          lm_recipes.MIN_FREQ)  # fmt: skip
-        return match_embeddings(old_model, old_itos, vocab.itos), vocab.itos
-    options = dict(progress=False, seed=seed, device=DEVICE, backwards=backwards)
-    options |= dict(lm_options or {})
+    options = dict(progress=False, seed=seed, device=device, backwards=backwards)
+    if finetune:
+        options |= dict(lm_options or {})
+    else:
+        valid_texts, options = None, options | dict(frozen_epochs=0, epochs=0)
     lm = lm_recipes.finetune_lm((old_model, old_itos), list(train_texts), valid_texts, **options)
     return lm.model, lm.vocab.itos
 
@@ -223,10 +230,12 @@ def run_method(
     lm_options: Mapping[str, Any] | None = None,
     clas_options: Mapping[str, Any] | None = None,
     treatment: Mapping[str, Any] | None = None,
+    device: str = DEFAULT_DEVICE,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Train one method on ``data['train']`` (validating on ``data['dev']``), score it on
     ``data['test']``. Returns (a result row, the test probabilities (n_test, n_classes), columns in
     sorted label order). ``lm``: a stage-2 result to reuse (ablations share one per seed).
+    ``device``: where stage 2 and stage 3 train (the row records it).
 
     ``treatment``: ``class_weights`` / ``tune_decision`` (``IMBALANCE_TREATMENTS``) for every method
     but majority. Where a decision rule was tuned on dev, the row's ``accuracy`` / ``macro_f1`` are
@@ -265,15 +274,31 @@ def run_method(
             source, vocab = None, None
         else:
             if lm is None:
-                lm = stage2(pretrained, train["text"].tolist(), dev["text"].tolist(),
-                            method == "ulmfit", backwards, seed, lm_opts)  # fmt: skip
+                lm = stage2(
+                    pretrained,
+                    train["text"].tolist(),
+                    dev["text"].tolist(),
+                    method == "ulmfit",
+                    backwards,
+                    seed,
+                    lm_opts,
+                    device,
+                )
             source = lm
             vocab = (ReversedVocab if backwards else Vocab)(list(lm[1]))
         result = train_classifier(
-            train["text"].tolist(), train["label"].tolist(), dev["text"].tolist(),
-            dev["label"].tolist(), lm=source, vocab=vocab, label_names=names, seed=seed,
-            progress=False, device=DEVICE, **options,
-        )  # fmt: skip
+            train["text"].tolist(),
+            train["label"].tolist(),
+            dev["text"].tolist(),
+            dev["label"].tolist(),
+            lm=source,
+            vocab=vocab,
+            label_names=names,
+            seed=seed,
+            progress=False,
+            device=device,
+            **options,
+        )
         probs = result.classifier.predict_proba(test["text"].tolist()).numpy()
         offsets = result.offsets
         if treated:
@@ -282,10 +307,16 @@ def run_method(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     metrics = metrics_from_probs(probs, y_test, names, offsets=offsets)
     row = dict(
-        method=method, seed=seed, n_train=len(train), n_test=len(test),
-        accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
-        seconds=round(time.time() - start, 1), mode="quick" if quick else "full", device=DEVICE,
-    )  # fmt: skip
+        method=method,
+        seed=seed,
+        n_train=len(train),
+        n_test=len(test),
+        accuracy=metrics["accuracy"],
+        macro_f1=metrics["macro_f1"],
+        seconds=round(time.time() - start, 1),
+        mode="quick" if quick else "full",
+        device=device,
+    )
     if offsets is not None:
         plain = metrics_from_probs(probs, y_test, names)
         row.update(accuracy_untuned=plain["accuracy"], macro_f1_untuned=plain["macro_f1"])
@@ -346,7 +377,8 @@ def compare_methods(
     verbose: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
-    """Item 1: each method x seed on ``task``. ``options``: ``lm_options`` / ``clas_options``."""
+    """Item 1: each method x seed on ``task``. ``options`` go to ``run_method`` (``lm_options``,
+    ``clas_options``, ``device``)."""
     rows, cache = [], {}
     for seed in seeds:
         d = data or load_task(task, quick, seed)
@@ -369,12 +401,14 @@ def _variant_options(quick: bool, clas_options, variant: str) -> dict[str, Any]:
     return dict(QUICK_CLAS if quick else {}) | TUNING[variant] | dict(clas_options or {})
 
 
-def _shared_lm(pretrained, d, quick: bool, seed: int, lm_options, finetune: bool = True):
+def _shared_lm(
+    pretrained, d, quick: bool, seed: int, lm_options, finetune=True, device=DEFAULT_DEVICE
+):
     """One stage-2 LM (fine-tuned on ``d``'s training texts, unless ``finetune`` is False) for every
     stage-3 variant of a seed: ``(model, itos)``."""
     lm_opts = (QUICK_LM if quick else {}) | dict(lm_options or {})
-    return stage2(pretrained, d["train"]["text"].tolist(), d["dev"]["text"].tolist(), finetune,
-                  False, seed, lm_opts)  # fmt: skip
+    texts, dev = d["train"]["text"].tolist(), d["dev"]["text"].tolist()
+    return stage2(pretrained, texts, dev, finetune, False, seed, lm_opts, device)
 
 
 def ablations(
@@ -388,15 +422,16 @@ def ablations(
     verbose: bool = False,
     lm_options: Mapping[str, Any] | None = None,
     clas_options: Mapping[str, Any] | None = None,
+    device: str = DEFAULT_DEVICE,
 ) -> pd.DataFrame:
     """Item 2 (Table 7 style): stage-3 variants on one fine-tuned LM per seed (``ABLATIONS``)."""
     rows = []
     for seed in seeds:
         d = data or load_task(task, quick, seed)
-        lm = _shared_lm(pretrained, d, quick, seed, lm_options)
+        lm = _shared_lm(pretrained, d, quick, seed, lm_options, device=device)
         for variant in variants:
             opts = dict(clas_options or {}) | ABLATIONS[variant]
-            row, _ = run_method("ulmfit", d, seed, quick, lm=lm, clas_options=opts)
+            row, _ = run_method("ulmfit", d, seed, quick, lm=lm, clas_options=opts, device=device)
             rows.append({"task": task, "variant": variant} | row)
             _log(rows[-1], verbose)
             _finish(rows, out, f"ablations_{task}")
@@ -442,6 +477,7 @@ def tune_stage3(
     verbose: bool = False,
     lm_options: Mapping[str, Any] | None = None,
     clas_options: Mapping[str, Any] | None = None,
+    device: str = DEFAULT_DEVICE,
 ) -> pd.DataFrame:
     """Stage-3 variants (``TUNING``) on one fine-tuned LM per seed, scored on dev *and* test after
     every epoch: one row per (variant, seed, epoch). A variant is chosen on the dev columns only
@@ -450,7 +486,7 @@ def tune_stage3(
     rows = []
     for seed in seeds:
         d = data or load_task(task, quick, seed)
-        lm = _shared_lm(pretrained, d, quick, seed, lm_options)
+        lm = _shared_lm(pretrained, d, quick, seed, lm_options, device=device)
         vocab = Vocab(list(lm[1]))
         names = _label_names(d["train"])
         y_test = encode_labels(d["test"]["label"].tolist(), names, False, "test")
@@ -460,15 +496,26 @@ def tune_stage3(
             options = _variant_options(quick, clas_options, variant)
             start = time.time()
             train_classifier(
-                d["train"]["text"].tolist(), d["train"]["label"].tolist(), d["dev"]["text"].tolist(),
-                d["dev"]["label"].tolist(), lm=lm, vocab=vocab, label_names=names, seed=seed,
-                progress=False, device=DEVICE, on_epoch=score_test, **options,
-            )  # fmt: skip
+                d["train"]["text"].tolist(),
+                d["train"]["label"].tolist(),
+                d["dev"]["text"].tolist(),
+                d["dev"]["label"].tolist(),
+                lm=lm,
+                vocab=vocab,
+                label_names=names,
+                seed=seed,
+                progress=False,
+                device=device,
+                on_epoch=score_test,
+                **options,
+            )
             seconds = round(time.time() - start, 1)
             for r in per_epoch:
-                rows.append(dict(task=task, variant=variant, seed=seed, n_epochs=len(per_epoch))
-                            | r | dict(seconds=seconds, mode="quick" if quick else "full",
-                                       device=DEVICE))  # fmt: skip
+                rows.append(
+                    dict(task=task, variant=variant, seed=seed, n_epochs=len(per_epoch))
+                    | r
+                    | dict(seconds=seconds, mode="quick" if quick else "full", device=device)
+                )
             _log(rows[-1], verbose)
             _finish(rows, out, f"tuning_{task}")
     return _finish(rows, out, f"tuning_{task}")
@@ -502,6 +549,7 @@ def cross_validate_stage3(
     lm_options: Mapping[str, Any] | None = None,
     clas_options: Mapping[str, Any] | None = None,
     finetune_lm: bool = True,
+    device: str = DEFAULT_DEVICE,
 ) -> pd.DataFrame:
     """Rank stage-3 variants on a bigger selection set than dev: ``k`` stratified folds of the
     training split, each held out in turn as the validation set (``folds``: which of them to run,
@@ -516,7 +564,7 @@ def cross_validate_stage3(
     """
     stem = f"cv_{task}" if finetune_lm else f"cv_{task}_no_lm_ft"
     d = data or load_task(task, quick, seed)
-    lm = _shared_lm(pretrained, d, quick, seed, lm_options, finetune_lm)
+    lm = _shared_lm(pretrained, d, quick, seed, lm_options, finetune_lm, device)
     vocab = Vocab(list(lm[1]))
     names = _label_names(d["train"])
     fold_of = stratified_folds(d["train"]["label"], k, seed)
@@ -527,16 +575,35 @@ def cross_validate_stage3(
             options = _variant_options(quick, clas_options, variant)
             start = time.time()
             result = train_classifier(
-                train["text"].tolist(), train["label"].tolist(), held["text"].tolist(),
-                held["label"].tolist(), lm=lm, vocab=vocab, label_names=names, seed=seed,
-                progress=False, device=DEVICE, **options,
-            )  # fmt: skip
+                train["text"].tolist(),
+                train["label"].tolist(),
+                held["text"].tolist(),
+                held["label"].tolist(),
+                lm=lm,
+                vocab=vocab,
+                label_names=names,
+                seed=seed,
+                progress=False,
+                device=device,
+                **options,
+            )
             last = result.history[-1]
             name = variant if finetune_lm else variant + NO_LM_FT
-            rows.append(dict(task=task, variant=name, fold=fold, seed=seed, n_train=len(train),
-                             n_valid=len(held), accuracy=last["accuracy"],
-                             macro_f1=last["macro_f1"], seconds=round(time.time() - start, 1),
-                             mode="quick" if quick else "full", device=DEVICE))  # fmt: skip
+            rows.append(
+                dict(
+                    task=task,
+                    variant=name,
+                    fold=fold,
+                    seed=seed,
+                    n_train=len(train),
+                    n_valid=len(held),
+                    accuracy=last["accuracy"],
+                    macro_f1=last["macro_f1"],
+                    seconds=round(time.time() - start, 1),
+                    mode="quick" if quick else "full",
+                    device=device,
+                )
+            )
             _log(rows[-1], verbose)
             _finish(rows, out, stem)
     return _finish(rows, out, stem)
@@ -549,11 +616,16 @@ def _epoch_scorer(test_texts, y_test, vocab, names, per_epoch: list[dict]):
     def score(record, model, optimizer):
         probs = TextClassifier(model, vocab, names).predict_proba(test_texts).numpy()
         m = metrics_from_probs(probs, y_test, names)
-        per_epoch.append(dict(
-            epoch=record["epoch"] + 1, dev_loss=record["valid_loss"],
-            dev_accuracy=record["accuracy"], dev_macro_f1=record["macro_f1"],
-            accuracy=m["accuracy"], macro_f1=m["macro_f1"],
-        ))  # fmt: skip
+        per_epoch.append(
+            dict(
+                epoch=record["epoch"] + 1,
+                dev_loss=record["valid_loss"],
+                dev_accuracy=record["accuracy"],
+                dev_macro_f1=record["macro_f1"],
+                accuracy=m["accuracy"],
+                macro_f1=m["macro_f1"],
+            )
+        )
 
     return score
 
@@ -568,8 +640,9 @@ def goemotions_compare(
     **options: Any,
 ) -> pd.DataFrame:
     """Item 4: ``compare_methods`` on GoEmotions' Ekman view (subset sizes: ``GOEMOTIONS_SIZES``)."""
-    return compare_methods("goemotions-ekman", seeds, quick, methods, data=data, out=out,
-                           verbose=verbose, **options)  # fmt: skip
+    return compare_methods(
+        "goemotions-ekman", seeds, quick, methods, data=data, out=out, verbose=verbose, **options
+    )
 
 
 def goemotions_imbalance(
@@ -584,6 +657,7 @@ def goemotions_imbalance(
     verbose: bool = False,
     lm_options: Mapping[str, Any] | None = None,
     clas_options: Mapping[str, Any] | None = None,
+    device: str = DEFAULT_DEVICE,
 ) -> pd.DataFrame:
     """Issue 22: GoEmotions' Ekman view with each class-imbalance treatment (``IMBALANCE_TREATMENTS``)
     given to every method alike, at several training sizes. One row per (size, method, treatment,
@@ -608,14 +682,23 @@ def goemotions_imbalance(
             lm = None
             for method in methods:
                 if method == "ulmfit":
-                    lm = _shared_lm(pretrained, d, quick, seed, lm_options)
+                    lm = _shared_lm(pretrained, d, quick, seed, lm_options, device=device)
                 for name in treatments:
-                    row, _ = run_method(method, d, seed, quick, pretrained,
-                                        lm=lm if method == "ulmfit" else None,
-                                        clas_options=clas_options,
-                                        treatment=IMBALANCE_TREATMENTS[name])  # fmt: skip
-                    rows.append({"task": "goemotions-ekman", "treatment": name,
-                                 "size": len(d["train"])} | row)  # fmt: skip
+                    row, _ = run_method(
+                        method,
+                        d,
+                        seed,
+                        quick,
+                        pretrained,
+                        lm=lm if method == "ulmfit" else None,
+                        clas_options=clas_options,
+                        treatment=IMBALANCE_TREATMENTS[name],
+                        device=device,
+                    )
+                    rows.append(
+                        {"task": "goemotions-ekman", "treatment": name, "size": len(d["train"])}
+                        | row
+                    )
                     _log(rows[-1], verbose)
                     _finish(rows, out, "imbalance_goemotions-ekman")
     return _finish(rows, out, "imbalance_goemotions-ekman")
@@ -642,14 +725,19 @@ def ensemble(
         probs = {}
         for direction, source in (("fwd", pretrained_fwd), ("bwd", pretrained_bwd)):
             source = source or course_model(direction)
-            row, probs[direction] = run_method("ulmfit", d, seed, quick, source,
-                                               backwards=direction == "bwd", **options)  # fmt: skip
+            row, probs[direction] = run_method(
+                "ulmfit", d, seed, quick, source, backwards=direction == "bwd", **options
+            )
             rows.append({"task": task, "direction": direction} | row)
             _log(rows[-1], verbose)
         m = metrics_from_probs((probs["fwd"] + probs["bwd"]) / 2, y_test, names)
         both = dict(rows[-1])  # the bwd row's bookkeeping, with the averaged probabilities' scores
-        both.update(direction="fwd+bwd", accuracy=m["accuracy"], macro_f1=m["macro_f1"],
-                    seconds=rows[-1]["seconds"] + rows[-2]["seconds"])  # fmt: skip
+        both.update(
+            direction="fwd+bwd",
+            accuracy=m["accuracy"],
+            macro_f1=m["macro_f1"],
+            seconds=rows[-1]["seconds"] + rows[-2]["seconds"],
+        )
         rows.append(both)
         _log(rows[-1], verbose)
         _finish(rows, out, f"ensemble_{task}")

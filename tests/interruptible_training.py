@@ -43,9 +43,17 @@ def lm_run(checkpoint=None, resume=False, seed=0, init_seed=None) -> dict:
     model = build_language_model(14, emb_size=16, hidden_size=32, n_layers=2)
     loader = LMLoader(docs, bs=4, bptt=12, seed=seed)
     history = fit_lm(
-        model, loader, LM_EPOCHS, 5e-3, valid_loader=valid, progress=False, device="cpu",
-        seed=seed, checkpoint_path=checkpoint, resume=resume,
-    )  # fmt: skip
+        model,
+        loader,
+        LM_EPOCHS,
+        5e-3,
+        valid_loader=valid,
+        progress=False,
+        device="cpu",
+        seed=seed,
+        checkpoint_path=checkpoint,
+        resume=resume,
+    )
     epochs = [{k: v for k, v in e.items() if k != "seconds"} for e in history.epochs]
     return {"steps": [r["loss"] for r in history.steps], "epochs": epochs}
 
@@ -66,10 +74,20 @@ def clas_run(checkpoint=None, resume=False, seed=0) -> dict:
     texts, labels = clas_data(48, 0)
     valid_texts, valid_labels = clas_data(16, 1)
     result = train_classifier(
-        texts, labels, valid_texts, valid_labels, lm=None, epochs=CLAS_EPOCHS, bs=8, seed=seed,
-        scratch_sizes={"emb_size": 8, "hidden_size": 16, "n_layers": 2}, progress=False,
-        device="cpu", checkpoint_path=checkpoint, resume=resume,
-    )  # fmt: skip
+        texts,
+        labels,
+        valid_texts,
+        valid_labels,
+        lm=None,
+        epochs=CLAS_EPOCHS,
+        bs=8,
+        seed=seed,
+        scratch_sizes={"emb_size": 8, "hidden_size": 16, "n_layers": 2},
+        progress=False,
+        device="cpu",
+        checkpoint_path=checkpoint,
+        resume=resume,
+    )
     epochs = [{k: v for k, v in e.items() if k != "seconds"} for e in result.history]
     return {"epochs": epochs, "accuracy": result.metrics["accuracy"]}
 

@@ -58,8 +58,10 @@ def test_optimizer_state_round_trip(tmp_path):
     opt2 = torch.optim.AdamW(tiny_lm().parameters(), lr=1e-3)
     opt2.load_state_dict(state["optimizer"])
     assert opt2.param_groups[0]["betas"] == (0.7, 0.99)
-    assert torch.equal(opt2.state[opt2.param_groups[0]["params"][0]]["exp_avg"],
-                       opt.state[opt.param_groups[0]["params"][0]]["exp_avg"])  # fmt: skip
+    assert torch.equal(
+        opt2.state[opt2.param_groups[0]["params"][0]]["exp_avg"],
+        opt.state[opt.param_groups[0]["params"][0]]["exp_avg"],
+    )
 
 
 def test_a_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
@@ -135,9 +137,16 @@ def test_vocab_and_architecture_mismatches_are_named(tmp_path):
         CheckpointError, match=r"encoder\.rnns\.0\.weight_hh_l0_raw.*\(48, 12\).*\(64, 16\)"
     ):
         load_into(tiny_lm(hidden_size=16), state, source=str(path))
-    with pytest.raises(CheckpointError, match=r"unexpected key encoder\.rnns\.2"):
-        load_into(tiny_lm(n_layers=2), {**state, "model": load_checkpoint(
-            save_checkpoint(tmp_path / "3.pt", tiny_lm(n_layers=3), ITOS))["model"]})  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"unexpected encoder\.rnns\.2"):
+        load_into(
+            tiny_lm(n_layers=2),
+            {
+                **state,
+                "model": load_checkpoint(
+                    save_checkpoint(tmp_path / "3.pt", tiny_lm(n_layers=3), ITOS)
+                )["model"],
+            },
+        )
 
 
 def test_encoder_state_dict_loads_into_an_awd_lstm(tmp_path):

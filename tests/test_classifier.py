@@ -12,7 +12,6 @@ from ulmfit_lesson.classifier import (
     concat_pool,
 )
 from ulmfit_lesson.language_model import build_language_model
-from ulmfit_lesson.losses import masked_ar_tar
 from ulmfit_lesson.predict import predict_logits
 
 VOCAB = 60
@@ -209,14 +208,6 @@ def test_output_fields_for_ar_tar():
     assert out.mask.sum(1).tolist() == [7, 3]  # 12 tokens: only the last 7 are kept
 
 
-def test_masked_ar_tar_hand_computed():
-    h = torch.tensor([[[1.0], [3.0], [9.0]], [[2.0], [0.0], [0.0]]])  # (2, 3, 1)
-    mask = torch.tensor([[True, True, False], [True, False, False]])
-    # AR over real: (1 + 9 + 4) / 3; TAR over real pairs: only (3 - 1)^2 = 4
-    got = masked_ar_tar(h, mask, alpha=2.0, beta=1.0)
-    assert got.item() == pytest.approx(2 * 14 / 3 + 4)
-
-
 def test_predict_logits_in_input_order_and_alone_equals_batch():
     clf = tiny_clf(bptt=5).eval()
     torch.manual_seed(3)
@@ -262,7 +253,9 @@ def test_build_classifier_mismatches_are_clear_errors():
     bad = tiny_lm(hidden_size=24).encoder.state_dict()
     good = lm.encoder.state_dict()
     good["rnns.1.weight_hh_l0_raw"] = bad["rnns.1.weight_hh_l0_raw"]
-    with pytest.raises(ValueError, match=r"rnns.1.weight_hh_l0_raw: source \(96, 24\)"):
+    with pytest.raises(
+        ValueError, match=r"rnns.1.weight_hh_l0_raw: found \(96, 24\), expected \(128, 32\)"
+    ):
         build_classifier(good, 2)
 
 

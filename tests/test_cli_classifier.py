@@ -52,8 +52,12 @@ def run_cli(*args, cwd):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     return subprocess.run(
         [sys.executable, "-m", "ulmfit_lesson", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_register_adds_both_commands():
@@ -67,7 +71,7 @@ def test_register_adds_both_commands():
 
 def test_default_pretrained_is_the_course_model(monkeypatch, tmp_path):
     """No --pretrained: general-fwd where it is on disk, else fastai's wt103-fwd."""
-    from ulmfit_lesson.cli import or_course_model
+    from ulmfit_lesson.cli_args import or_course_model
 
     assert or_course_model("my-lm") == "my-lm"
     monkeypatch.delenv("ULMFIT_DATA", raising=False)
@@ -95,11 +99,29 @@ def test_train_classifier_help_states_the_package_defaults():
 
 def test_train_classifier_and_predict_end_to_end(workdir, capsys, monkeypatch):
     train = run_cli(
-        "train-classifier", "--train", "train.csv", "--valid", "valid.tsv", "--test",
-        "test.jsonl", "--text-col", "review", "--label-col", "sentiment", "--pretrained",
-        "lm.pt", "--out", "run", "--quick", "--lm-bs", "8", "--bs", "8", "--no-progress",
+        "train-classifier",
+        "--train",
+        "train.csv",
+        "--valid",
+        "valid.tsv",
+        "--test",
+        "test.jsonl",
+        "--text-col",
+        "review",
+        "--label-col",
+        "sentiment",
+        "--pretrained",
+        "lm.pt",
+        "--out",
+        "run",
+        "--quick",
+        "--lm-bs",
+        "8",
+        "--bs",
+        "8",
+        "--no-progress",
         cwd=workdir,
-    )  # fmt: skip
+    )
     assert train.returncode == 0, train.stderr
     metrics = json.loads((workdir / "run" / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["n_test"] == 16
@@ -133,11 +155,23 @@ def test_train_classifier_and_predict_end_to_end(workdir, capsys, monkeypatch):
 
 def test_single_class_training_file_fails_with_its_name(workdir, capsys):
     reviews(8, 0).assign(sentiment="pos").to_csv(workdir / "one.csv", index=False)
-    code = cli.main([
-        "train-classifier", "--train", str(workdir / "one.csv"), "--text-col", "review",
-        "--label-col", "sentiment", "--pretrained", str(workdir / "lm.pt"), "--out",
-        str(workdir / "run"), "--no-finetune-lm", "--no-progress",
-    ])  # fmt: skip
+    code = cli.main(
+        [
+            "train-classifier",
+            "--train",
+            str(workdir / "one.csv"),
+            "--text-col",
+            "review",
+            "--label-col",
+            "sentiment",
+            "--pretrained",
+            str(workdir / "lm.pt"),
+            "--out",
+            str(workdir / "run"),
+            "--no-finetune-lm",
+            "--no-progress",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "one.csv" in err and "single class" in err

@@ -54,10 +54,32 @@ def pretrained_dir(tmp_path_factory):
     (tmp / "train.txt").write_text("\n".join(sentences(300, 0)), encoding="utf-8")
     (tmp / "valid.txt").write_text("\n".join(sentences(40, 1)), encoding="utf-8")
     out = tmp / "pre"
-    cmd = [sys.executable, "-m", "ulmfit_lesson", "pretrain", "--corpus", str(tmp / "train.txt"),
-           "--valid", str(tmp / "valid.txt"), "--epochs", "2", "--bs", "8", "--bptt", "20",
-           "--lr", "3e-2", "--max-tokens", "3000", "--out", str(out), "--device", "cpu",
-           "--no-progress", *TINY]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "ulmfit_lesson",
+        "pretrain",
+        "--corpus",
+        str(tmp / "train.txt"),
+        "--valid",
+        str(tmp / "valid.txt"),
+        "--epochs",
+        "2",
+        "--bs",
+        "8",
+        "--bptt",
+        "20",
+        "--lr",
+        "3e-2",
+        "--max-tokens",
+        "3000",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+        *TINY,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -67,8 +89,11 @@ def pretrained_dir(tmp_path_factory):
 def test_pretrain_writes_its_files_and_learns(pretrained_dir):
     tmp, out, stdout = pretrained_dir
     assert sorted(p.name for p in out.iterdir()) == [
-        "encoder.pt", "lm.pt", "metrics.json", "vocab.json"
-    ]  # fmt: skip
+        "encoder.pt",
+        "lm.pt",
+        "metrics.json",
+        "vocab.json",
+    ]
     before = metrics_of("valid before", stdout)
     after = metrics_of("valid after", stdout)
     assert before[3] == after[3] > 900
@@ -87,9 +112,23 @@ def test_pretrain_writes_its_files_and_learns(pretrained_dir):
 
 def test_evaluate_lm_reproduces_the_final_validation(pretrained_dir, capsys):
     tmp, out, stdout = pretrained_dir
-    args = ["evaluate-lm", "--model", str(out), "--corpus", str(tmp / "valid.txt"),
-            "--bs", "8", "--bptt", "20", "--max-tokens", "3000", "--device", "cpu",
-            "--json", str(tmp / "eval.json")]  # fmt: skip
+    args = [
+        "evaluate-lm",
+        "--model",
+        str(out),
+        "--corpus",
+        str(tmp / "valid.txt"),
+        "--bs",
+        "8",
+        "--bptt",
+        "20",
+        "--max-tokens",
+        "3000",
+        "--device",
+        "cpu",
+        "--json",
+        str(tmp / "eval.json"),
+    ]
     assert cli.main(args) == 0
     printed = metrics_of(str(out), capsys.readouterr().out)
     assert printed == pytest.approx(metrics_of("valid after", stdout), abs=1e-4)
@@ -106,10 +145,28 @@ def test_finetune_lm_extends_the_vocabulary(pretrained_dir, capsys):
     (tmp / "target_dev.csv").write_text(
         "verse\n" + "\n".join(f'"{s}"' for s in target[50:]), encoding="utf-8"
     )
-    args = ["finetune-lm", "--pretrained", str(out), "--train", str(tmp / "target.csv"),
-            "--valid", str(tmp / "target_dev.csv"), "--text-col", "verse", "--epochs", "1",
-            "--bs", "4", "--bptt", "20", "--out", str(tmp / "ft"), "--device", "cpu",
-            "--no-progress"]  # fmt: skip
+    args = [
+        "finetune-lm",
+        "--pretrained",
+        str(out),
+        "--train",
+        str(tmp / "target.csv"),
+        "--valid",
+        str(tmp / "target_dev.csv"),
+        "--text-col",
+        "verse",
+        "--epochs",
+        "1",
+        "--bs",
+        "4",
+        "--bptt",
+        "20",
+        "--out",
+        str(tmp / "ft"),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     assert cli.main(args) == 0
     stdout = capsys.readouterr().out
     rates = dict(re.findall(r"unknown-token rate, (.+): (\d+\.\d+)%", stdout))
@@ -126,8 +183,20 @@ def test_finetune_lm_extends_the_vocabulary(pretrained_dir, capsys):
 
 def test_generate_prints_a_seeded_continuation(pretrained_dir, capsys):
     _, out, _ = pretrained_dir
-    args = ["generate", "--model", str(out), "The cat", "--n-words", "12", "--seed", "3",
-            "--n-samples", "2", "--device", "cpu"]  # fmt: skip
+    args = [
+        "generate",
+        "--model",
+        str(out),
+        "The cat",
+        "--n-words",
+        "12",
+        "--seed",
+        "3",
+        "--n-samples",
+        "2",
+        "--device",
+        "cpu",
+    ]
     assert cli.main(args) == 0
     first = capsys.readouterr().out.splitlines()
     assert cli.main(args) == 0
@@ -149,8 +218,9 @@ def test_help_lists_the_lm_commands(capsys):
 # first 6,913 tokens of general_corpus/valid.jsonl as fastai tokenizes them: 32 streams of 216 =
 # 3 x 72 tokens. Whole windows on purpose: fastai averages per-window means and we average tokens,
 # which agree only when every window has the same length. Script and run: docs/lm_results.md.
-FASTAI_FIRST_6913 = dict(loss=4.597513675689697, accuracy=0.25448495149612427,
-                         perplexity=99.23727416992188)  # fmt: skip
+FASTAI_FIRST_6913 = dict(
+    loss=4.597513675689697, accuracy=0.25448495149612427, perplexity=99.23727416992188
+)
 
 
 @pytest.mark.slow
@@ -164,9 +234,25 @@ def test_general_fwd_matches_fastai_on_part_of_the_valid_set(tmp_path, capsys):
         pytest.skip(f"needs the course's shared data (ULMFIT_DATA): {str(err).splitlines()[0]}")
     torch.set_num_threads(ALL_THREADS)  # a real model: use every core (the fixture restores 1)
     out = tmp_path / "eval.json"
-    args = ["evaluate-lm", "--model", "general-fwd", "--corpus", "general_corpus", "--split",
-            "valid", "--max-tokens", "6913", "--bs", "32", "--bptt", "72", "--device", "cpu",
-            "--json", str(out)]  # fmt: skip
+    args = [
+        "evaluate-lm",
+        "--model",
+        "general-fwd",
+        "--corpus",
+        "general_corpus",
+        "--split",
+        "valid",
+        "--max-tokens",
+        "6913",
+        "--bs",
+        "32",
+        "--bptt",
+        "72",
+        "--device",
+        "cpu",
+        "--json",
+        str(out),
+    ]
     assert cli.main(args) == 0
     ours = json.loads(out.read_text())
     assert ours["n_tokens"] == 32 * 216

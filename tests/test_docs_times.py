@@ -7,7 +7,7 @@ import json
 import re
 
 from ulmfit_lesson.config import REPO_ROOT
-from ulmfit_lesson.course import plan
+from ulmfit_lesson.course import timing
 
 TIMES_FILE = REPO_ROOT / "ulmfit_lesson" / "data" / "notebook_times.json"
 TIMES = json.loads(TIMES_FILE.read_text(encoding="utf-8"))
@@ -43,8 +43,8 @@ def test_every_notebook_is_measured_in_both_modes():
 
 
 def test_doctor_reads_the_same_file():
-    assert plan.TIMES_FILE.resolve() == TIMES_FILE.resolve()
-    assert plan.load_times() == TIMES
+    assert timing.TIMES_FILE.resolve() == TIMES_FILE.resolve()
+    assert timing.load_times() == TIMES
     assert not (REPO_ROOT / "docs" / "notebook_times.json").exists(), "one copy only"
 
 

@@ -22,7 +22,7 @@ CONDA_TO_PYPI = {"pytorch": "torch"}
 CONDA_TOOLING = {"python", "pip"}
 
 MIN_PYTHON = (3, 11)  # the pinned numpy, pandas, matplotlib and ipykernel need 3.11+
-DEV_TOOLS = {"pytest", "nbval", "ruff", "pre-commit"}
+DEV_TOOLS = {"pytest", "nbval", "ruff", "pre-commit", "jupytext"}
 
 
 def normalise(name: str) -> str:
@@ -177,11 +177,11 @@ def test_conda_python_satisfies_requires_python():
 
 def test_minimum_python_is_the_same_everywhere():
     """pyproject's requires-python, the Makefile's check, doctor's check and ruff's target."""
-    from ulmfit_lesson.course import plan
+    from ulmfit_lesson.course import doctor
 
     need = ".".join(map(str, MIN_PYTHON))
     assert read_pyproject()["requires-python"] == f">={need}"
-    assert plan.MIN_PYTHON == MIN_PYTHON
+    assert doctor.MIN_PYTHON == MIN_PYTHON
     makefile = (ROOT / "Makefile").read_text()
     checks = re.findall(r"sys\.version_info < \((\d+), (\d+)\)", makefile)
     assert checks and {tuple(map(int, c)) for c in checks} == {MIN_PYTHON}, checks
@@ -252,7 +252,7 @@ def test_running_environment_matches_the_pins():
 
 
 # A development machine's own folders; /home/studio-lab-user is SageMaker Studio Lab's, detected
-# on purpose by plan.py.
+# on purpose by course/plan.py.
 # (Spelt in pieces so that this line does not match itself.)
 DEV_MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:work|root|Users|" + r"home(?!/studio-lab-user\b))/")
 

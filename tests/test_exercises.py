@@ -1,21 +1,84 @@
-"""Each exercise checker passes its reference solution, reports an untouched exercise as not
-attempted, and fails typical wrong answers with the hint that names the mistake.
-
-The first tests cover the contract shared by the three exercise modules (``exercises``,
-``exercises_clas``, ``exercises_lm``); the mistakes of each module's exercises are tested in its
-own file."""
+"""The checking machinery (ulmfit_lesson.course.exercises): how a checker's outcome is reported,
+on a toy exercise set; then the contract every exercise module keeps with it (each reference
+solution passes, an untouched exercise is not attempted, a crash shows the hint). The mistakes of
+each module's exercises are tested in its own file (test_exercises_basics, _lm, _clas)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
-from ulmfit_lesson import tokenizer
 from ulmfit_lesson.course import exercises_basics, exercises_clas, exercises_lm
+from ulmfit_lesson.course.exercises import Exercise, ExerciseFailed, ExerciseSet
 
 
 def not_attempted(*args):
     raise NotImplementedError
+
+
+def double(x: int) -> int:
+    """Reference solution of the toy exercise."""
+    return 2 * x
+
+
+TOY = ExerciseSet("toy_module")
+
+
+def check_double(fn, quiet: bool = False):
+    def checks(fn):
+        for x in (0, 3):
+            if fn(x) != 2 * x:
+                raise ExerciseFailed(f"double({x}) gave {fn(x)}", "Add the number to itself.")
+        return "both cases right."
+
+    return TOY.run("double", fn, checks, quiet)
+
+
+TOY.exercises = {"double": Exercise("double", "00", double, check_double, "Multiply by two.")}
+
+
+def test_run_reports_pass_failure_and_not_attempted(capsys):
+    passed = check_double(double)
+    assert passed.passed is True and bool(passed) and passed.name == "double"
+    assert capsys.readouterr().out == "[passed] double: both cases right.\n"
+    failed = check_double(lambda x: x + 1, quiet=True)
+    assert failed.passed is False and not failed
+    assert failed.message.startswith("[not yet] double: double(0) gave 1")
+    assert "Hint: Add the number to itself." in failed.message
+    assert "toy_module.show_solution('double') shows one solution" in failed.message
+    untouched = check_double(not_attempted, quiet=True)
+    assert untouched.passed is None and "[not attempted yet] double" in untouched.message
+    assert capsys.readouterr().out == ""  # quiet
+
+
+def test_a_crash_shows_the_exercises_hint():
+    result = check_double(lambda x: [][x], quiet=True)
+    assert result.passed is False
+    assert "your function raised IndexError" in result.message
+    assert "Hint: Multiply by two." in result.message
+
+
+def test_values_mode_speaks_of_answers():
+    def checks(answer):
+        if answer is None:
+            raise NotImplementedError
+        return "right."
+
+    result = TOY.run("double", None, checks, quiet=True, values=True)
+    assert result.passed is None and "the answers are still None" in result.message
+    assert "shows them" in result.message
+
+
+def test_hint_and_show_solution(capsys):
+    assert TOY.hint("double") == "Multiply by two."
+    assert capsys.readouterr().out == "Hint for double: Multiply by two.\n"
+    assert "return 2 * x" in TOY.show_solution("double")
+    with pytest.raises(ValueError, match="no exercise 'triple' in toy_module"):
+        TOY.hint("triple")
+
+
+def test_a_check_result_displays_nothing_more():
+    result = check_double(double, quiet=True)
+    assert result._ipython_display_() is None  # Jupyter: the checker printed it already
 
 
 # The modules whose exercises are all functions, checked as check_x(fn, quiet). (exercises_lm also
@@ -58,101 +121,3 @@ def test_crash_is_reported_with_its_modules_hint(module, check, crashing):
     assert result.passed is False
     assert "ZeroDivisionError" in result.message
     assert module.EXERCISES[result.name].hint in result.message
-
-
-# (checker, wrong answer, a phrase of the expected hint)
-WRONG = [
-    (exercises_basics.check_replace_all_caps, lambda t: t, "Put 'xxup' before"),
-    (
-        exercises_basics.check_replace_all_caps,
-        lambda t: " ".join("xxup " + w if w.isupper() else w for w in t.split()),
-        "Lowercase the ALL-CAPS word",
-    ),
-    (
-        exercises_basics.check_replace_all_caps,
-        lambda t: " ".join("xxup " + w.lower() if w.isupper() else w for w in t.split()),
-        "One-letter capitals",
-    ),
-    (
-        exercises_basics.check_unk_rate,
-        lambda docs, itos: sum(sum(t not in itos for t in d) / len(d) for d in docs) / len(docs),
-        "Pool all documents",
-    ),
-    (
-        exercises_basics.check_unk_rate,
-        lambda docs, itos: (
-            len({t for d in docs for t in d} - set(itos)) / sum(len(d) for d in docs)
-        ),
-        "Count every occurrence",
-    ),
-    (
-        exercises_basics.check_stream_layout,
-        lambda tokens, bs: [tokens[i::bs] for i in range(bs)],
-        "contiguous pieces",
-    ),
-    (
-        exercises_basics.check_stream_layout,
-        lambda t, bs: [t[i * (len(t) // bs) : (i + 1) * (len(t) // bs)] for i in range(bs)],
-        "(n - 1) // bs",
-    ),
-    (
-        exercises_basics.check_lr_scales,
-        lambda seq_lens, bptt, lr: [lr * bptt / s for s in seq_lens],
-        "upside down",
-    ),
-    (
-        exercises_basics.check_locked_mask,
-        lambda x, p: torch.nn.functional.dropout(torch.ones_like(x), p),
-        "reuses it at every step",
-    ),
-    (
-        exercises_basics.check_locked_mask,
-        lambda x, p: torch.bernoulli(torch.full((x.shape[0], 1, x.shape[2]), 1 - p)),
-        "1/(1-p)",
-    ),
-    (
-        exercises_basics.check_locked_mask,
-        lambda x, p: torch.bernoulli(torch.full((x.shape[0], 1, x.shape[2]), p)) / (1 - p),
-        "probability to DROP",
-    ),
-    (
-        exercises_basics.check_locked_mask,
-        lambda x, p: torch.bernoulli(torch.full((1, 1, x.shape[2]), 1 - p)) / (1 - p),
-        "Each of the bs sequences",
-    ),
-    (
-        exercises_basics.check_ar_tar,
-        lambda r, d, a, b: a * r.pow(2).mean() + b * (r[:, 1:] - r[:, :-1]).pow(2).mean(),
-        "*dropped* output",
-    ),
-    (
-        exercises_basics.check_ar_tar,
-        lambda r, d, a, b: a * d.pow(2).mean() + b * (r[1:] - r[:-1]).pow(2).mean(),
-        "time is dimension 1",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    "check, wrong, hint", WRONG, ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(WRONG)]
-)
-def test_wrong_answer_fails_with_its_hint(check, wrong, hint):
-    result = check(wrong, quiet=True)
-    assert result.passed is False
-    assert hint in result.message, result.message
-
-
-def test_reference_caps_rule_agrees_with_tokenizer():
-    for text in ["HELLO WORLD", "A B CD", "the U.S.A. is BIG!", "MiXeD CASE", "x Y ZZ"]:
-        assert (
-            exercises_basics.replace_all_caps(text).split()
-            == tokenizer.replace_all_caps(text).split()
-        )
-
-
-def test_show_solution_and_hint(capsys):
-    src = exercises_basics.show_solution("locked_mask")
-    assert "def locked_mask" in src and "bernoulli" in src
-    assert "bernoulli" in exercises_basics.hint("locked_mask")
-    with pytest.raises(ValueError, match="no exercise"):
-        exercises_basics.show_solution("nope")

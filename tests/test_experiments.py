@@ -59,7 +59,7 @@ def check(df, n_rows, extra=()):
     ):
         assert col in df.columns, col
     assert len(df) == n_rows
-    assert (df["device"] == ex.DEVICE).all()
+    assert (df["device"] == ex.DEFAULT_DEVICE).all()
     assert df["accuracy"].between(0, 1).all() and df["macro_f1"].between(0, 1).all()
 
 
@@ -151,15 +151,29 @@ def test_stratified_subset_keeps_every_class():
 
 def test_tune_stage3_scores_every_epoch_and_its_last_epoch_matches_a_plain_run(data, tiny_lm):
     variants = ["fastai's drop_mult 0.5", "label smoothing 0.1"]
-    df = ex.tune_stage3("toy", seeds=[0], variants=variants, pretrained=tiny_lm, data=data,
-                        lm_options=LM_OPTS, clas_options=CLAS_OPTS)  # fmt: skip
+    df = ex.tune_stage3(
+        "toy",
+        seeds=[0],
+        variants=variants,
+        pretrained=tiny_lm,
+        data=data,
+        lm_options=LM_OPTS,
+        clas_options=CLAS_OPTS,
+    )
     assert list(df.variant) == [variants[0]] * 2 + [variants[1]] * 2  # 2 epochs each
     assert list(df.epoch) == [1, 2, 1, 2]
     cols = ["dev_accuracy", "dev_macro_f1", "accuracy", "macro_f1"]
     assert df[cols].apply(lambda c: c.between(0, 1)).all().all()
     # the test score after the last epoch is what the finished classifier scores on test
-    lm = ex.stage2(tiny_lm, data["train"]["text"].tolist(), data["dev"]["text"].tolist(), True,
-                   False, 0, LM_OPTS)  # the same seed: the same fine-tuned LM  # fmt: skip
+    lm = ex.stage2(
+        tiny_lm,
+        data["train"]["text"].tolist(),
+        data["dev"]["text"].tolist(),
+        True,
+        False,
+        0,
+        LM_OPTS,
+    )  # the same seed: the same fine-tuned LM
     options = ex._variant_options(True, CLAS_OPTS, variants[0])
     assert options["drop_mult"] == 0.5 and options["epochs"] == 2  # the variant's, the caller's
     row, _ = ex.run_method("ulmfit", data, 0, True, lm=lm, clas_options=options)
@@ -171,10 +185,25 @@ def test_tune_stage3_scores_every_epoch_and_its_last_epoch_matches_a_plain_run(d
 def test_tuning_summary_picks_the_best_dev_epoch_per_seed():
     rows = []
     #            seed, epoch, dev_f1, test_f1
-    for seed, epoch, dev, test in [(0, 1, 0.5, 0.40), (0, 2, 0.7, 0.60), (0, 3, 0.6, 0.80),
-                                   (1, 1, 0.4, 0.30), (1, 2, 0.4, 0.50), (1, 3, 0.3, 0.70)]:  # fmt: skip
-        rows.append(dict(variant="v", seed=seed, epoch=epoch, dev_accuracy=dev, dev_macro_f1=dev,
-                         accuracy=test, macro_f1=test))  # fmt: skip
+    for seed, epoch, dev, test in [
+        (0, 1, 0.5, 0.40),
+        (0, 2, 0.7, 0.60),
+        (0, 3, 0.6, 0.80),
+        (1, 1, 0.4, 0.30),
+        (1, 2, 0.4, 0.50),
+        (1, 3, 0.3, 0.70),
+    ]:
+        rows.append(
+            dict(
+                variant="v",
+                seed=seed,
+                epoch=epoch,
+                dev_accuracy=dev,
+                dev_macro_f1=dev,
+                accuracy=test,
+                macro_f1=test,
+            )
+        )
     s = results.tuning_summary(pd.DataFrame(rows)).set_index("epochs")
     # last epoch: test 0.80 and 0.70; best dev: epoch 2 of seed 0 (0.60), and for seed 1 the tie
     # 0.4/0.4 goes to the later epoch 2 (0.50)
@@ -198,24 +227,38 @@ def test_stratified_folds_partition_and_balance_every_label():
 
 
 def test_cross_validation_holds_out_each_fold_once(data, tiny_lm):
-    df = ex.cross_validate_stage3("toy", k=2, variants=["fastai's drop_mult 0.5"],
-                                  pretrained=tiny_lm, data=data, lm_options=LM_OPTS,
-                                  clas_options=CLAS_OPTS)  # fmt: skip
+    df = ex.cross_validate_stage3(
+        "toy",
+        k=2,
+        variants=["fastai's drop_mult 0.5"],
+        pretrained=tiny_lm,
+        data=data,
+        lm_options=LM_OPTS,
+        clas_options=CLAS_OPTS,
+    )
     assert list(df.fold) == [0, 1]
     assert (df.n_train + df.n_valid == len(data["train"])).all()  # the training split, not dev/test
     assert sorted(df.n_valid) == sorted(np.bincount(ex.stratified_folds(data["train"].label, 2)))
     assert df.accuracy.between(0, 1).all() and df.macro_f1.between(0, 1).all()
 
 
-def test_cross_validation_without_stage2_names_its_rows_and_never_fine_tunes(data, tiny_lm, tmp_path,
-                                                                           monkeypatch):  # fmt: skip
-    def no_finetuning(*args, **kwargs):
-        raise AssertionError("finetune_lm=False must not fine-tune the LM")
+def test_cross_validation_without_stage2_names_its_rows_and_never_fine_tunes(
+    data, tiny_lm, tmp_path, monkeypatch
+):
+    def no_training(*args, **kwargs):
+        raise AssertionError("finetune_lm=False must not train the LM")
 
-    monkeypatch.setattr(ex.lm_recipes, "finetune_lm", no_finetuning)
-    df = ex.cross_validate_stage3("toy", k=2, variants=[ex.DEFAULTS_VARIANT], pretrained=tiny_lm,
-                                  data=data, out=tmp_path, clas_options=CLAS_OPTS,
-                                  finetune_lm=False)  # fmt: skip
+    monkeypatch.setattr(ex.lm_recipes, "fit_lm", no_training)  # vocabulary and embeddings only
+    df = ex.cross_validate_stage3(
+        "toy",
+        k=2,
+        variants=[ex.DEFAULTS_VARIANT],
+        pretrained=tiny_lm,
+        data=data,
+        out=tmp_path,
+        clas_options=CLAS_OPTS,
+        finetune_lm=False,
+    )
     assert list(df.variant) == [ex.DEFAULTS_VARIANT + ex.NO_LM_FT] * 2 and list(df.fold) == [0, 1]
     # its own file: the stage-2 cross-validation's CSV (same folder) is not overwritten
     assert (tmp_path / "cv_toy_no_lm_ft.csv").is_file() and not (tmp_path / "cv_toy.csv").exists()
@@ -229,7 +272,7 @@ def test_defaults_variant_is_the_package_defaults():
 
 
 def test_device_reaches_both_stages_and_the_rows(data, tiny_lm, monkeypatch):
-    """``DEVICE`` (``run.py --device``) is where stage 2 and stage 3 train, and each row says so."""
+    """``device`` (``run.py --device``) is where stage 2 and stage 3 train, and each row says so."""
     seen = []
 
     def spy(fn):
@@ -239,11 +282,18 @@ def test_device_reaches_both_stages_and_the_rows(data, tiny_lm, monkeypatch):
 
         return wrapper
 
-    monkeypatch.setattr(ex, "DEVICE", "cpu:0")  # a spelling of the CPU no default uses
     monkeypatch.setattr(ex.lm_recipes, "finetune_lm", spy(ex.lm_recipes.finetune_lm))
     monkeypatch.setattr(ex, "train_classifier", spy(ex.train_classifier))
-    row, _ = ex.run_method("ulmfit", data, 0, True, tiny_lm, lm_options=LM_OPTS,
-                           clas_options=CLAS_OPTS)  # fmt: skip
+    row, _ = ex.run_method(
+        "ulmfit",
+        data,
+        0,
+        True,
+        tiny_lm,
+        lm_options=LM_OPTS,
+        clas_options=CLAS_OPTS,
+        device="cpu:0",  # a spelling of the CPU no default uses
+    )
     assert seen == [("finetune_lm", "cpu:0"), ("train_classifier", "cpu:0")]
     assert row["device"] == "cpu:0"
 
@@ -257,9 +307,8 @@ def test_run_py_runs_one_seed_on_the_device_asked(tmp_path, monkeypatch):
     run_py = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_py)
     calls = []
-    monkeypatch.setattr(ex, "DEVICE", "cpu")  # restored after the test
     monkeypatch.setattr(
-        run_py, "run", lambda name, seeds, *a: calls.append((name, seeds, ex.DEVICE))
+        run_py, "run", lambda name, seeds, *a, device: calls.append((name, seeds, device))
     )
     monkeypatch.setattr(run_py, "summarize", lambda *a: "")
     run_py.main(["ablations", "--seed", "3", "--device", "cuda", "--out", str(tmp_path)])

@@ -1,34 +1,26 @@
-"""Class imbalance (issue 22): balanced class weights in the loss, a decision rule tuned on dev for
-macro-F1 (per-class offsets, per-label thresholds), stored with the classifier and used by predict."""
+"""Class imbalance in training: balanced class weights in the loss, a decision rule tuned on dev for
+macro-F1 (per-class offsets, per-label thresholds), stored with the classifier and used by predict.
+The weighted loss and the rules on their own are checked by hand in test_losses.py and
+test_metrics.py."""
 
 import json
-import math
 import random
 
 import numpy as np
 import pytest
-import torch
 from test_clas_recipes import good_bad_texts, pretrained_like_lm
 from test_cli_classifier import workdir  # noqa: F401  (a fixture: files + a tiny LM checkpoint)
 from test_experiments import tiny_lm  # noqa: F401  (a fixture: a tiny LM and its itos)
 from test_predict import TEXTS, make_classifier
 
 from ulmfit_lesson import cli
-from ulmfit_lesson.clas_recipes import (
-    _loss_fn,
-    balanced_class_weights,
-    encode_labels,
-    evaluate_classifier,
-    train_classifier,
-)
+from ulmfit_lesson.clas_recipes import evaluate_classifier, train_classifier
+from ulmfit_lesson.labels import balanced_class_weights, encode_labels
 from ulmfit_lesson.metrics import (
-    cross_fitted_offset_scores,
-    macro_f1,
     metrics_from_probs,
     predict_with_offsets,
     tune_class_offsets,
     tune_thresholds,
-    tuned_and_untuned,
 )
 from ulmfit_lesson.predict import TextClassifier
 from ulmfit_lesson.tokenizer import tokenize_texts
@@ -53,20 +45,6 @@ def test_balanced_weights_hand_computed():
     w = balanced_class_weights(rows, 2, multi_label=True)
     # counts [4, 1] -> [1/2, 1] * 5/3: the present weight is sqrt(4 / 1) = 2 times the absent one
     np.testing.assert_allclose(w, [[5 / 6, 5 / 3], [5 / 3, 5 / 6]])
-
-
-def test_weighted_losses_hand_computed():
-    w = torch.tensor([0.75, 1.5, 3.0])
-    logits, y = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), torch.tensor([0, 2])
-    ce0 = math.log(math.exp(2) + 2) - 2  # -log softmax(2, 0, 0)[0]
-    ce1 = math.log(2 + math.e)  # -log softmax(0, 1, 0)[2]
-    assert float(_loss_fn(False, 0.0, w)(logits, y)) == pytest.approx((0.75 * ce0 + 3 * ce1) / 2)
-    assert float(_loss_fn(False)(logits, y)) == pytest.approx((ce0 + ce1) / 2)  # plain: unchanged
-    # multi-label: label 0 present (its present weight 5/3), label 1 absent (its absent weight 5/3)
-    wm = torch.tensor([[5 / 6, 5 / 3], [5 / 3, 5 / 6]])
-    bce = _loss_fn(True, 0.0, wm)(torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]]))
-    expected = (5 / 3 * math.log(2) + 5 / 3 * math.log(1 + math.e**2)) / 2
-    assert float(bce) == pytest.approx(expected)
 
 
 def rare_texts(n, seed):
@@ -98,50 +76,6 @@ def test_train_classifier_uses_and_records_balanced_weights():
 
 
 # ----------------------------------------------------------------------------- decision rule
-
-
-def imbalanced_probs():
-    """20 of class 0, 20 of class 1, 4 of the rare class 2, whose probability the model puts
-    at 0.3 behind class 0's 0.5: argmax never predicts it."""
-    rows = [[0.7, 0.2, 0.1]] * 20 + [[0.2, 0.7, 0.1]] * 20 + [[0.5, 0.2, 0.3]] * 4
-    return np.array(rows), np.array([0] * 20 + [1] * 20 + [2] * 4)
-
-
-def test_offsets_raise_macro_f1_on_an_imbalanced_set():
-    probs, y = imbalanced_probs()
-    untuned = macro_f1(y, probs.argmax(1), 3)
-    assert untuned < 0.65  # class 2's F1 is 0
-    offsets = tune_class_offsets(probs, y, 3)
-    pred = predict_with_offsets(probs, offsets)
-    assert macro_f1(y, pred, 3) == 1.0 > untuned
-    # class 2 now beats class 0 on its own rows (log 0.3 + b2 > log 0.5 + b0), not on class 0's
-    gap = offsets[2] - offsets[0]
-    assert math.log(0.5 / 0.3) < gap < math.log(0.7 / 0.1)
-    assert offsets == tune_class_offsets(probs, y, 3)  # deterministic
-    m = tuned_and_untuned(probs, y, ["a", "b", "c"], offsets=offsets)
-    assert m["macro_f1"] == pytest.approx(untuned) and m["macro_f1_tuned"] == 1.0
-    assert m["class_f1"][2] == 0.0 and m["class_f1_tuned"] == [1.0, 1.0, 1.0]
-    assert m["offsets"] == offsets and m["confusion_matrix_tuned"][2] == [0, 0, 4]
-
-
-def test_cross_fitted_scores_never_score_offsets_on_their_own_rows():
-    probs, y = imbalanced_probs()
-    # both halves (rows by parity) hold two rare rows: offsets tuned on one fit the other
-    assert cross_fitted_offset_scores(probs, y, 3)["macro_f1"] == 1.0
-    # rare rows the model sees differently in the two halves: the even ones (40, 42) hopeless
-    # (0.05 against 0.9), the odd ones tunable. Tuned on all rows, offsets fix the odd ones and
-    # are scored on them; cross-fitted, the odd ones get the even half's offsets (none help there)
-    probs[[40, 42]] = [0.9, 0.05, 0.05]
-    in_sample = macro_f1(y, predict_with_offsets(probs, tune_class_offsets(probs, y, 3)), 3)
-    assert cross_fitted_offset_scores(probs, y, 3)["macro_f1"] < in_sample
-
-
-def test_offsets_leave_a_balanced_correct_set_alone():
-    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6]] * 5)
-    y = np.array([0, 1, 2] * 5)
-    assert tune_class_offsets(probs, y, 3) == [0.0, 0.0, 0.0]
-    # and without an offset rule the tuned keys are absent: nothing to report twice
-    assert "macro_f1_tuned" not in tuned_and_untuned(probs, y)
 
 
 def test_offsets_survive_save_and_load_and_change_predictions(tmp_path):
@@ -180,9 +114,18 @@ def test_tune_decision_tunes_offsets_on_valid_and_predict_uses_them():
     valid_texts, valid_labels = rare_texts(24, 1)
     vocab = Vocab.build(tokenize_texts(texts + valid_texts), min_freq=1)
     result = train_classifier(
-        texts, labels, valid_texts, valid_labels, lm=pretrained_like_lm(vocab), vocab=vocab,
-        epochs=2, bs=8, bptt=20, progress=False, tune_decision="macro_f1",
-    )  # fmt: skip
+        texts,
+        labels,
+        valid_texts,
+        valid_labels,
+        lm=pretrained_like_lm(vocab),
+        vocab=vocab,
+        epochs=2,
+        bs=8,
+        bptt=20,
+        progress=False,
+        tune_decision="macro_f1",
+    )
     clf = result.classifier
     probs = clf.predict_proba(valid_texts).numpy()
     y = encode_labels(valid_labels, result.label_names)
@@ -203,10 +146,19 @@ def test_multi_label_tune_decision_and_weights():
     texts, labels = good_bad_texts(16)
     multi = [[lab] + (["long"] if len(t.split()) > 8 else []) for t, lab in zip(texts, labels)]
     vocab = Vocab.build(tokenize_texts(texts), min_freq=1)
-    kw = dict(lm=pretrained_like_lm(vocab), vocab=vocab, multi_label=True, epochs=1, bs=8,
-              progress=False)  # fmt: skip
-    result = train_classifier(texts, multi, texts, multi, tune_threshold=False,
-                              tune_decision="macro_f1", class_weights="balanced", **kw)  # fmt: skip
+    kw = dict(
+        lm=pretrained_like_lm(vocab), vocab=vocab, multi_label=True, epochs=1, bs=8, progress=False
+    )
+    result = train_classifier(
+        texts,
+        multi,
+        texts,
+        multi,
+        tune_threshold=False,
+        tune_decision="macro_f1",
+        class_weights="balanced",
+        **kw,
+    )
     y = encode_labels(multi, result.label_names, multi_label=True)
     np.testing.assert_allclose(result.class_weights, balanced_class_weights(y, 3, True), rtol=1e-6)
     probs = result.classifier.predict_proba(texts).numpy()
@@ -227,11 +179,26 @@ def test_multi_label_tune_decision_and_weights():
 
 def test_cli_passes_the_options_to_metrics_json(workdir, capsys):  # noqa: F811
     common = [
-        "train-classifier", "--train", str(workdir / "train.csv"), "--text-col", "review",
-        "--label-col", "sentiment", "--pretrained", str(workdir / "lm.pt"), "--no-finetune-lm",
-        "--epochs", "2", "--bs", "8", "--no-progress", "--class-weights", "balanced",
-        "--tune-decision", "macro_f1",
-    ]  # fmt: skip
+        "train-classifier",
+        "--train",
+        str(workdir / "train.csv"),
+        "--text-col",
+        "review",
+        "--label-col",
+        "sentiment",
+        "--pretrained",
+        str(workdir / "lm.pt"),
+        "--no-finetune-lm",
+        "--epochs",
+        "2",
+        "--bs",
+        "8",
+        "--no-progress",
+        "--class-weights",
+        "balanced",
+        "--tune-decision",
+        "macro_f1",
+    ]
     # no validation set to tune on: refused before any work
     assert cli.main([*common, "--out", str(workdir / "none")]) == 2
     assert "give --valid" in capsys.readouterr().err and not (workdir / "none").exists()
@@ -277,10 +244,16 @@ def test_goemotions_imbalance_gives_every_method_the_same_treatment(tiny_lm, tmp
         ex, "_tfidf_logreg", lambda tr, dev, w: tfidf_weights.append(list(w)) or tfidf(tr, dev, w)
     )
     df = ex.goemotions_imbalance(
-        seeds=[0], methods=["ulmfit", "tfidf_logreg"], treatments=["plain", "balanced + tuned"],
-        sizes=[None, 12], pretrained=tiny_lm, data=data, out=tmp_path, lm_options=LM_OPTS,
+        seeds=[0],
+        methods=["ulmfit", "tfidf_logreg"],
+        treatments=["plain", "balanced + tuned"],
+        sizes=[None, 12],
+        pretrained=tiny_lm,
+        data=data,
+        out=tmp_path,
+        lm_options=LM_OPTS,
         clas_options=CLAS_OPTS,
-    )  # fmt: skip
+    )
     assert len(df) == 2 * 2 * 2 and sorted(set(df["size"])) == [12, 24]
     assert list(df.treatment[:4]) == ["plain", "balanced + tuned"] * 2
     assert len(stage2_calls) == 2  # one LM per size, shared by the treatments
@@ -299,7 +272,7 @@ def test_goemotions_imbalance_gives_every_method_the_same_treatment(tiny_lm, tmp
 def test_run_py_passes_the_sizes(tmp_path, monkeypatch):
     run_py = _run_py()
     calls = []
-    monkeypatch.setattr(run_py, "run", lambda name, seeds, *a: calls.append((name, a[-1])))
+    monkeypatch.setattr(run_py, "run", lambda name, seeds, *a, device: calls.append((name, a[-1])))
     monkeypatch.setattr(run_py, "summarize", lambda *a: "")
     run_py.main(["goemotions-imbalance", "--sizes", "1000", "all", "--out", str(tmp_path)])
     assert calls == [("goemotions-imbalance", [1000, "all"])]

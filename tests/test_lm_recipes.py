@@ -57,8 +57,15 @@ def test_the_cli_passes_backwards_through(tmp_path, monkeypatch):
 
     monkeypatch.setattr(lm_recipes, "finetune_lm", fake_finetune_lm)
     (tmp_path / "t.txt").write_text("one verse\nanother verse\n", encoding="utf-8")
-    base = ["finetune-lm", "--pretrained", "general-bwd", "--train", str(tmp_path / "t.txt"),
-            "--out", str(tmp_path / "out")]  # fmt: skip
+    base = [
+        "finetune-lm",
+        "--pretrained",
+        "general-bwd",
+        "--train",
+        str(tmp_path / "t.txt"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     for extra, expected in (([], False), (["--backwards"], True)):
         with pytest.raises(SystemExit):
             cli.main(base + extra)

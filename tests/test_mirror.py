@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from ulmfit_lesson import mirror, pretrained, registry
+from ulmfit_lesson import mirror, registry
 from ulmfit_lesson.registry import Entry, FileSpec
 
 
@@ -20,7 +20,7 @@ def env(tmp_path, monkeypatch):
     for var in ("ULMFIT_DATA", "ULMFIT_MIRROR", "ULMFIT_SHA256"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
-    pretrained._on_mirror.clear()
+    registry._on_mirror.clear()
     return tmp_path
 
 
@@ -30,11 +30,16 @@ def test_build_mirror_lays_files_out_at_host_path_and_serves_them(env, monkeypat
     (data / "toy" / "a.tsv").write_bytes(b"public")
     (data / "toy" / "b.jsonl").write_bytes(b"local only")
     toy = Entry(
-        "toy", "dataset",
-        (FileSpec("a.tsv", "https://example.org/x/a.tsv", sha(b"public")),
-         FileSpec("b.jsonl", None, sha(b"local only"))),
-        "-", "-", "-",
-    )  # fmt: skip
+        "toy",
+        "dataset",
+        (
+            FileSpec("a.tsv", "https://example.org/x/a.tsv", sha(b"public")),
+            FileSpec("b.jsonl", None, sha(b"local only")),
+        ),
+        "-",
+        "-",
+        "-",
+    )
     monkeypatch.setenv("ULMFIT_DATA", str(data))
     root = mirror.build_mirror(env / "mirror", [toy])
     assert (root / "example.org/x/a.tsv").read_bytes() == b"public"
@@ -56,17 +61,17 @@ def test_build_mirror_lays_files_out_at_host_path_and_serves_them(env, monkeypat
 
 
 def test_course_model_prefers_general_on_disk_or_on_the_mirror(env, monkeypatch):
-    assert pretrained.course_model() == "wt103-fwd"
-    assert pretrained.course_model("bwd") == "wt103-bwd"
+    assert registry.course_model() == "wt103-fwd"
+    assert registry.course_model("bwd") == "wt103-bwd"
     with pytest.raises(ValueError, match="'fwd' or 'bwd'"):
-        pretrained.course_model("up")
+        registry.course_model("up")
     root = env / "mirror"
     path = root / registry.LOCAL_MIRROR_PATH / "general-fwd" / "general-fwd.tgz"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"served")
     with mirror.serve(root) as url:
         monkeypatch.setenv("ULMFIT_MIRROR", url)
-        assert pretrained.course_model() == "general-fwd"  # the room's mirror has the course's own
-        assert pretrained.course_model("bwd") == "wt103-bwd"  # ... but not the backward one
-    pretrained._on_mirror.clear()
-    assert pretrained.course_model() == "wt103-fwd"  # mirror gone: fastai's public model
+        assert registry.course_model() == "general-fwd"  # the room's mirror has the course's own
+        assert registry.course_model("bwd") == "wt103-bwd"  # ... but not the backward one
+    registry._on_mirror.clear()
+    assert registry.course_model() == "wt103-fwd"  # mirror gone: fastai's public model

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ulmfit_lesson import cli
+from ulmfit_lesson import cli, cli_args, cli_lm
 from ulmfit_lesson.checkpoint import load_checkpoint, save_checkpoint
 from ulmfit_lesson.clas_recipes import train_classifier
 from ulmfit_lesson.classifier import build_classifier
@@ -77,19 +77,19 @@ def test_cli_text_files_name_the_file_when_missing_empty_or_not_utf8(tmp_path):
     with pytest.raises(
         ValueError, match=r"latin\.txt is not UTF-8: byte 0xe9 at offset 6 \(line 2"
     ):
-        cli.read_texts(str(tmp_path / "latin.txt"))
+        cli_args.read_texts(str(tmp_path / "latin.txt"))
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.txt").write_text("fine", encoding="utf-8")
     (folder / "b.txt").write_bytes(b"\xff\xfe not utf-8")
     with pytest.raises(ValueError, match=r"b\.txt is not UTF-8: byte 0xff at offset 0"):
-        cli.read_texts(str(folder))
+        cli_args.read_texts(str(folder))
     for content in ("", " \n\t\n"):
         (tmp_path / "blank.txt").write_text(content, encoding="utf-8")
         with pytest.raises(ValueError, match=r"blank\.txt holds no text"):
-            cli.read_texts(str(tmp_path / "blank.txt"))
+            cli_args.read_texts(str(tmp_path / "blank.txt"))
     with pytest.raises(FileNotFoundError, match="nowhere.txt"):
-        cli.read_texts(str(tmp_path / "nowhere.txt"))
+        cli_args.read_texts(str(tmp_path / "nowhere.txt"))
 
 
 def test_empty_and_blank_texts_through_the_api_are_read_as_an_empty_document():
@@ -97,9 +97,15 @@ def test_empty_and_blank_texts_through_the_api_are_read_as_an_empty_document():
     "" and "   " tokenize to ``[xxbos]``, a one-token document, and get a prediction."""
     texts, labels = runs.clas_data(16, 0)
     result = train_classifier(
-        texts + ["", "   "], labels + ["calm", "storm"], lm=None, epochs=1, bs=8, progress=False,
-        scratch_sizes={"emb_size": 8, "hidden_size": 8, "n_layers": 1}, device="cpu",
-    )  # fmt: skip
+        texts + ["", "   "],
+        labels + ["calm", "storm"],
+        lm=None,
+        epochs=1,
+        bs=8,
+        progress=False,
+        scratch_sizes={"emb_size": 8, "hidden_size": 8, "n_layers": 1},
+        device="cpu",
+    )
     probs = result.classifier.predict_proba(["", "   ", "calm sea"])
     assert probs.shape == (3, 2)
     torch.testing.assert_close(probs.sum(1), torch.ones(3))
@@ -112,9 +118,17 @@ def test_a_200000_token_text_is_classified_end_to_end():
     ``bptt=1000`` here only keeps the chunk loop short."""
     texts, labels = runs.clas_data(16, 0)
     result = train_classifier(
-        texts, labels, lm=None, epochs=1, bs=8, bptt=1000, max_len=2000, progress=False,
-        scratch_sizes={"emb_size": 8, "hidden_size": 8, "n_layers": 1}, device="cpu",
-    )  # fmt: skip
+        texts,
+        labels,
+        lm=None,
+        epochs=1,
+        bs=8,
+        bptt=1000,
+        max_len=2000,
+        progress=False,
+        scratch_sizes={"emb_size": 8, "hidden_size": 8, "n_layers": 1},
+        device="cpu",
+    )
     long_text = " ".join(random.Random(0).choices(runs.WORDS, k=200_000))
     probs = result.classifier.predict_proba([long_text, "calm sea"])
     assert probs.shape == (2, 2) and torch.isfinite(probs).all()
@@ -125,8 +139,9 @@ def test_an_encoder_file_with_a_reordered_vocabulary_is_refused(tmp_path):
     itos = ["xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj"]
     itos += ["calm", "storm", "sea"]
     lm = build_language_model(len(itos), emb_size=8, hidden_size=8, n_layers=2)
-    path = save_checkpoint(tmp_path / "encoder.pt", lm.encoder, itos, lm.config,
-                           extra={"kind": "encoder"})  # fmt: skip
+    path = save_checkpoint(
+        tmp_path / "encoder.pt", lm.encoder, itos, lm.config, extra={"kind": "encoder"}
+    )
     swapped = itos[:9] + ["storm", "calm", "sea"]
     with pytest.raises(ValueError, match=r"encoder\.pt .*differ from id 9 \('calm' vs 'storm'\)"):
         build_classifier(path, 2, vocab=swapped)
@@ -134,8 +149,12 @@ def test_an_encoder_file_with_a_reordered_vocabulary_is_refused(tmp_path):
 
 def test_ctrl_c_while_writing_a_checkpoint_keeps_the_old_one(tmp_path, monkeypatch):
     path = tmp_path / "run.pt"
-    save_checkpoint(path, build_language_model(12, emb_size=8, hidden_size=8, n_layers=1),
-                    None, extra={"which": "old"})  # fmt: skip
+    save_checkpoint(
+        path,
+        build_language_model(12, emb_size=8, hidden_size=8, n_layers=1),
+        None,
+        extra={"which": "old"},
+    )
 
     def interrupted_save(obj, f, *args, **kwargs):
         f.write(b"PK\x03\x04 half a checkpoint")
@@ -143,8 +162,12 @@ def test_ctrl_c_while_writing_a_checkpoint_keeps_the_old_one(tmp_path, monkeypat
 
     monkeypatch.setattr(torch, "save", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(path, build_language_model(12, emb_size=8, hidden_size=8, n_layers=1),
-                        None, extra={"which": "new"})  # fmt: skip
+        save_checkpoint(
+            path,
+            build_language_model(12, emb_size=8, hidden_size=8, n_layers=1),
+            None,
+            extra={"which": "new"},
+        )
     monkeypatch.undo()
     assert load_checkpoint(path)["extra"]["which"] == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left
@@ -152,8 +175,14 @@ def test_ctrl_c_while_writing_a_checkpoint_keeps_the_old_one(tmp_path, monkeypat
 
 def test_resuming_a_classifier_from_another_run_is_refused(tmp_path):
     texts, labels = runs.clas_data(16, 0)
-    common = dict(lm=None, epochs=1, progress=False, device="cpu", checkpoint_path=tmp_path / "c.pt",
-                  scratch_sizes={"emb_size": 8, "hidden_size": 8, "n_layers": 1})  # fmt: skip
+    common = dict(
+        lm=None,
+        epochs=1,
+        progress=False,
+        device="cpu",
+        checkpoint_path=tmp_path / "c.pt",
+        scratch_sizes={"emb_size": 8, "hidden_size": 8, "n_layers": 1},
+    )
     train_classifier(texts, labels, bs=8, **common)
     with pytest.raises(ValueError, match=r"c\.pt belongs to another run \(bs: 8 then, 4 now\)"):
         train_classifier(texts, labels, bs=4, resume=True, **common)
@@ -212,10 +241,18 @@ def test_classifier_stopped_after_an_epoch_resumes_to_the_same_metrics(tmp_path,
     valid = runs.clas_data(16, 1)
     with pytest.raises(TrainingInterrupted, match=r"clas\.pt, is intact and holds epoch 2 of 5"):
         train_classifier(
-            texts, labels, *valid, lm=None, epochs=runs.CLAS_EPOCHS, bs=8, progress=False,
-            scratch_sizes={"emb_size": 8, "hidden_size": 16, "n_layers": 2}, device="cpu",
-            checkpoint_path=path, on_epoch=ctrl_c,
-        )  # fmt: skip
+            texts,
+            labels,
+            *valid,
+            lm=None,
+            epochs=runs.CLAS_EPOCHS,
+            bs=8,
+            progress=False,
+            scratch_sizes={"emb_size": 8, "hidden_size": 16, "n_layers": 2},
+            device="cpu",
+            checkpoint_path=path,
+            on_epoch=ctrl_c,
+        )
     torch.manual_seed(123)  # the resumed run must not depend on the state we happen to be in
     assert_close(runs.clas_run(path, resume=True), straight["classifier"])
 
@@ -308,7 +345,7 @@ def test_cli_reports_an_interruption_and_exits_with_130(monkeypatch, capsys):
     def stopped(args):
         raise TrainingInterrupted("training stopped by SIGTERM after 7 of 9 steps (epoch 0). ...")
 
-    monkeypatch.setattr(cli, "_pretrain", stopped)
+    monkeypatch.setattr(cli_lm, "_pretrain", stopped)
     assert cli.main(["pretrain", "--out", "nowhere"]) == 130
     assert "interrupted: training stopped by SIGTERM after 7 of 9 steps" in capsys.readouterr().err
 

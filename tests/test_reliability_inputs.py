@@ -9,7 +9,6 @@ check the exit code, that stderr names the file, and that no traceback reaches t
 
 import importlib.util
 import json
-import multiprocessing
 import os
 import pickle
 import re
@@ -23,8 +22,8 @@ import pytest
 import torch
 
 from ulmfit_lesson import checkpoint as ckpt
-from ulmfit_lesson import cli, cli_classifier
-from ulmfit_lesson.checkpoint import CheckpointError, RunExistsError, load_checkpoint
+from ulmfit_lesson import cli, cli_classifier, integrity, runs
+from ulmfit_lesson.checkpoint import CheckpointError, load_checkpoint
 from ulmfit_lesson.clas_recipes import (
     LabelWarning,
     check_labels,
@@ -70,8 +69,11 @@ def test_a_checkpoint_with_4_kb_overwritten_is_refused_naming_the_file_and_tenso
     assert TextClassifier.load(classifier_dir).predict("the sun")[0][0] in ("neg", "pos")
     embedding = bad.tiny_lm()[0].encoder.encoder.weight
     bad.overwrite_tensor_bytes(path, embedding)
-    with pytest.raises(CheckpointError, match=r"classifier\.pt is damaged: the weights "
-                       r"'encoder\.encoder\.weight' do not match the sha256"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"classifier\.pt is damaged: the weights "
+        r"'encoder\.encoder\.weight' do not match the sha256",
+    ):
         load_checkpoint(path)
     for json_flag in ([], ["--json"]):
         code, out, err = run(capsys, "predict", "--model", classifier_dir, "the sun", *json_flag)
@@ -80,17 +82,17 @@ def test_a_checkpoint_with_4_kb_overwritten_is_refused_naming_the_file_and_tenso
 
 
 def test_a_run_folder_checks_each_file_against_its_manifest(tmp_path):
-    with ckpt.whole_run(tmp_path / "run") as tmp:
+    with runs.whole_run(tmp_path / "run") as tmp:
         bad.tiny_classifier(tmp)
         (tmp / "notes.txt").write_text("hello", encoding="utf-8")
     run_dir = tmp_path / "run"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert set(manifest["files"]) == {"classifier.pt", "notes.txt"}
     assert manifest["files"]["notes.txt"]["bytes"] == 5
-    assert ckpt.verify_manifest(run_dir) is True
+    assert integrity.verify_manifest(run_dir) is True
     (run_dir / "notes.txt").write_text("HELLO", encoding="utf-8")  # same size, other bytes
     with pytest.raises(CheckpointError, match=r"notes\.txt is damaged: its sha256 differs"):
-        ckpt.verify_manifest(run_dir)
+        integrity.verify_manifest(run_dir)
     data = bytearray((run_dir / "classifier.pt").read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte anywhere in the file
     (run_dir / "classifier.pt").write_bytes(bytes(data))
@@ -99,12 +101,12 @@ def test_a_run_folder_checks_each_file_against_its_manifest(tmp_path):
 
 
 def test_saving_a_classifier_back_into_its_run_keeps_the_manifest_true(tmp_path):
-    with ckpt.whole_run(tmp_path / "run") as tmp:
+    with runs.whole_run(tmp_path / "run") as tmp:
         bad.tiny_classifier(tmp)
     clf = TextClassifier.load(tmp_path / "run")
     clf.settings["note"] = "re-saved from a notebook"
     clf.save(tmp_path / "run")
-    assert ckpt.verify_manifest(tmp_path / "run")
+    assert integrity.verify_manifest(tmp_path / "run")
     assert TextClassifier.load(tmp_path / "run").settings["note"] == "re-saved from a notebook"
 
 
@@ -113,8 +115,11 @@ def test_nan_weights_are_refused_even_with_a_matching_digest(tmp_path):
     with torch.no_grad():
         lm.encoder.rnns[1].module.weight_ih_l0[0, 0] = float("inf")
     ckpt.save_checkpoint(tmp_path / "lm.pt", lm, itos)
-    with pytest.raises(CheckpointError, match=r"lm\.pt: the weights 'encoder\.rnns\.1\.module\."
-                       r"weight_ih_l0' hold 1 NaN or infinite values"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"lm\.pt: the weights 'encoder\.rnns\.1\.module\."
+        r"weight_ih_l0' hold 1 NaN or infinite values",
+    ):
         load_checkpoint(tmp_path / "lm.pt")
 
 
@@ -135,16 +140,20 @@ def test_non_finite_probabilities_are_an_error_not_a_prediction():
     with torch.no_grad():
         model.head.layers[-1][-1].weight.fill_(float("nan"))
     clf = TextClassifier(model, itos, ["neg", "pos"])
-    with pytest.raises(NonFiniteOutputError, match=r"NaN or infinite probabilities for text\(s\) "
-                       r"1, 2 of 2; nothing is reported"):  # fmt: skip
+    with pytest.raises(
+        NonFiniteOutputError,
+        match=r"NaN or infinite probabilities for text\(s\) "
+        r"1, 2 of 2; nothing is reported",
+    ):
         clf.predict(["the sun", "a dark night"])
 
 
 # ----------------------------------------------------------------------------- 2. bad LM files
 
 
-@pytest.mark.parametrize("kind", ["text_bytes", "plain_pickle", "truncated", "bare_tensor",
-                                  "nan_weight"])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind", ["text_bytes", "plain_pickle", "truncated", "bare_tensor", "nan_weight"]
+)
 def test_a_bad_lstm_fwd_pth_in_an_archive_is_named_by_archive_and_member(kind, tmp_path, capsys):
     archive = bad.lm_archive_with_weights(tmp_path / "model.tgz", bad.bad_weights()[kind])
     with pytest.raises(CheckpointError) as info:
@@ -166,8 +175,11 @@ def test_the_good_archive_loads(tmp_path):
 
 def test_an_archive_that_is_not_gzip_is_an_error_naming_it(tmp_path, capsys):
     archive = bad.not_gzip_archive(tmp_path / "general-fwd.tgz")
-    with pytest.raises(CheckpointError, match=r"general-fwd\.tgz is not a readable \.tgz "
-                       r"\(ReadError: .*40 bytes\. A truncated download"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"general-fwd\.tgz is not a readable \.tgz "
+        r"\(ReadError: .*40 bytes\. A truncated download",
+    ):
         load_fastai_lm(archive)
     code, _, err = run(capsys, "evaluate-lm", "--model", archive, "--corpus", BAD / "text_only.csv")
     assert code == 1 and "general-fwd.tgz is not a readable .tgz" in err
@@ -183,8 +195,11 @@ def test_a_bad_itos_pkl_in_an_archive_is_named_by_archive_and_member(tmp_path):
     archive = bad._tgz(
         tmp_path / "m.tgz", {f"m/{p.name}": p.read_bytes() for p in folder.iterdir()}
     )
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(archive))}: m/itos\.pkl: not a safe "
-                       r"vocabulary pickle \(refusing to load the global"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=rf"^{re.escape(str(archive))}: m/itos\.pkl: not a safe "
+        r"vocabulary pickle \(refusing to load the global",
+    ):
         load_fastai_lm(archive)
 
 
@@ -245,9 +260,15 @@ def stop_before_training(monkeypatch):
 
 def test_an_unseen_test_label_is_found_before_training(tmp_path, capsys, stop_before_training):
     code, _, err = run(
-        capsys, "train-classifier", "--train", BAD / "train_two_labels.csv", "--test",
-        BAD / "test_unseen_label.csv", "--out", tmp_path / "run",
-    )  # fmt: skip
+        capsys,
+        "train-classifier",
+        "--train",
+        BAD / "train_two_labels.csv",
+        "--test",
+        BAD / "test_unseen_label.csv",
+        "--out",
+        tmp_path / "run",
+    )
     assert code == 1 and stop_before_training == {}  # training never started
     assert re.search(r"'neutral' in test \(.*test_unseen_label\.csv\) \(rows 2\) never appear", err)
     assert not (tmp_path / "run").exists()
@@ -257,9 +278,13 @@ def test_labels_differing_by_case_or_space_are_merged_with_a_warning(
     tmp_path, capsys, stop_before_training
 ):
     code, _, err = run(
-        capsys, "train-classifier", "--train", BAD / "labels_case_whitespace.csv", "--out",
+        capsys,
+        "train-classifier",
+        "--train",
+        BAD / "labels_case_whitespace.csv",
+        "--out",
         tmp_path / "run",
-    )  # fmt: skip
+    )
     assert code == 0
     merged = "' pos' (1 row), 'Pos' (1 row), 'pos' (1 row), 'pos ' (1 row) -> 'pos'"
     assert (
@@ -274,8 +299,9 @@ def test_normalise_labels_prefers_the_training_spelling_and_a_reference():
         fixed = normalise_labels({"train": ["neg", "neg", "pos"], "test": ["NEG", "pos"]})
     assert fixed == {"train": ["neg", "neg", "pos"], "test": ["neg", "pos"]}
     with pytest.warns(LabelWarning, match=r"'Joy' \(1 row\) -> 'joy'"):
-        fixed = normalise_labels({"test": [["Joy", "fear"]]}, multi_label=True,
-                                 reference=["joy", "fear"])  # fmt: skip
+        fixed = normalise_labels(
+            {"test": [["Joy", "fear"]]}, multi_label=True, reference=["joy", "fear"]
+        )
     assert fixed == {"test": [["joy", "fear"]]}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # already clean: no warning; numbers untouched
@@ -300,26 +326,11 @@ def test_an_earlier_run_is_refused_then_replaced_whole_with_overwrite(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary or lock left
 
 
-@pytest.mark.parametrize(
-    "failure", [ValueError("bad"), KeyboardInterrupt()], ids=["error", "ctrl-c"]
-)
-def test_a_failed_or_interrupted_run_leaves_the_earlier_run_intact(failure, tmp_path):
-    out = tmp_path / "run"
-    with ckpt.whole_run(out) as tmp:
-        (tmp / "metrics.json").write_text("first", encoding="utf-8")
-    with pytest.raises(type(failure)):
-        with ckpt.whole_run(out, overwrite=True) as tmp:
-            (tmp / "metrics.json").write_text("second, half written", encoding="utf-8")
-            raise failure
-    assert (out / "metrics.json").read_text() == "first" and ckpt.verify_manifest(out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
-
-
 def test_sigterm_during_a_cli_run_exits_130_and_leaves_the_earlier_run(
     tmp_path, capsys, monkeypatch
 ):
     out = tmp_path / "run"
-    with ckpt.whole_run(out) as tmp:
+    with runs.whole_run(out) as tmp:
         (tmp / "metrics.json").write_text("first", encoding="utf-8")
 
     def killed(tmp, *args):  # SIGTERM (kill, timeout) arrives while evaluating, not training
@@ -328,39 +339,18 @@ def test_sigterm_during_a_cli_run_exits_130_and_leaves_the_earlier_run(
         time.sleep(5)  # not reached: the handler raises as soon as the signal arrives
 
     monkeypatch.setattr(cli_classifier, "_train_into", killed)
-    code, _, err = run(capsys, "train-classifier", "--train", BAD / "train_two_labels.csv",
-                       "--out", out, "--overwrite")  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "train-classifier",
+        "--train",
+        BAD / "train_two_labels.csv",
+        "--out",
+        out,
+        "--overwrite",
+    )
     assert code == 130 and "interrupted: SIGTERM" in err
-    assert (out / "metrics.json").read_text() == "first" and ckpt.verify_manifest(out)
+    assert (out / "metrics.json").read_text() == "first" and integrity.verify_manifest(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
-
-
-def _exit_now():
-    os._exit(0)
-
-
-def test_a_second_run_on_the_same_out_is_refused_a_stale_lock_taken_over(tmp_path):
-    out = tmp_path / "run"
-    with ckpt.run_lock(out) as lock:
-        assert lock.read_text().split()[0] == str(os.getpid())
-        with pytest.raises(RunExistsError, match=rf"another run \(process {os.getpid()}\) is "
-                           rf"writing {re.escape(str(out))} right now"):  # fmt: skip
-            with ckpt.whole_run(out):
-                pass
-    assert not lock.exists()
-    child = multiprocessing.get_context("fork").Process(target=_exit_now)
-    child.start()
-    child.join()
-    lock.write_text(f"{child.pid} 2026-01-01T00:00:00\n")  # a crashed run's lock
-    with ckpt.whole_run(out) as tmp:
-        (tmp / "a.txt").write_text("ok", encoding="utf-8")
-    assert (out / "a.txt").read_text() == "ok" and not lock.exists()
-
-
-def test_not_enough_disk_space_is_refused_with_both_numbers(tmp_path):
-    with pytest.raises(ckpt.NotEnoughSpaceError, match=r"about 1,048,576 MiB needed, [\d,]+ MiB "
-                       r"free"):  # fmt: skip
-        ckpt.check_free_space(tmp_path, 2**40, "the run's files")
 
 
 # ----------------------------------------------------------------------------- 5. row numbers
@@ -400,8 +390,9 @@ def test_empty_predict_texts_and_out_of_range_arguments_are_usage_errors(capsys)
 def test_an_empty_prompt_and_an_unwritable_json_are_refused_before_loading(tmp_path, capsys):
     code, _, err = run(capsys, "generate", "  ", "--model", "nowhere.tgz")
     assert code == 2 and "the prompt is empty" in err
-    code, _, err = run(capsys, "evaluate-lm", "--model", "nowhere.tgz", "--json",
-                       tmp_path / "missing" / "m.json")  # fmt: skip
+    code, _, err = run(
+        capsys, "evaluate-lm", "--model", "nowhere.tgz", "--json", tmp_path / "missing" / "m.json"
+    )
     assert code == 1 and f"the folder {tmp_path / 'missing'} does not exist" in err
     code, _, err = run(capsys, "evaluate-lm", "--model", "nowhere.tgz", "--json", tmp_path)
     assert code == 1 and "is a folder; give a file name" in err
@@ -416,9 +407,13 @@ def test_a_column_named_twice_or_text_equal_to_label_is_refused(capsys, tmp_path
         read_table(BAD / "train_two_labels.csv", "text", "text")
     read_table(BAD / "duplicate_text_column.csv", "label")  # the twice-named column is not read
     code, _, err = run(
-        capsys, "train-classifier", "--train", BAD / "duplicate_text_column.csv", "--out",
+        capsys,
+        "train-classifier",
+        "--train",
+        BAD / "duplicate_text_column.csv",
+        "--out",
         tmp_path / "run",
-    )  # fmt: skip
+    )
     assert code == 1 and "duplicate_text_column.csv: the header names column 'text' 2 times" in err
 
 
@@ -435,9 +430,23 @@ def test_a_real_run_is_written_whole_with_a_manifest_and_verified_when_used(tmp_
     lm, itos = bad.tiny_lm()
     ckpt.save_checkpoint(tmp_path / "lm.pt", lm, itos)
     out = tmp_path / "run"
-    args = ["train-classifier", "--train", BAD / "train_two_labels.csv", "--pretrained",
-            tmp_path / "lm.pt", "--out", out, "--quick", "--lm-bs", "2", "--bs", "2",
-            "--no-progress", "--device", "cpu"]  # fmt: skip
+    args = [
+        "train-classifier",
+        "--train",
+        BAD / "train_two_labels.csv",
+        "--pretrained",
+        tmp_path / "lm.pt",
+        "--out",
+        out,
+        "--quick",
+        "--lm-bs",
+        "2",
+        "--bs",
+        "2",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     code, _, err = run(capsys, *args)
     assert code == 0, err
     files = json.loads((out / "manifest.json").read_text())["files"]

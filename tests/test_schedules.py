@@ -16,7 +16,6 @@ from ulmfit_lesson.schedules import (
     discriminative_lrs,
     freeze_to,
     gradual_unfreezing,
-    lm_layer_groups,
     lr_at_step,
     one_cycle,
     one_cycle_moms,
@@ -177,9 +176,18 @@ def test_lr_at_step_and_schedule():
 # --------------------------------------------------------------------------------------------------
 
 
+def lm_layer_groups(model: nn.Module) -> list[list[nn.Module]]:
+    """The layer groups of a language model as ``LanguageModel.groups`` lays them out."""
+    awd = model.encoder
+    groups = [[rnn, dp] for rnn, dp in zip(awd.rnns, awd.hidden_dps)]
+    return groups + [[awd.encoder, awd.encoder_dp, model.decoder]]
+
+
 def test_lm_layer_groups_layout():
-    model = FakeLanguageModel()
-    groups = lm_layer_groups(model)
+    from ulmfit_lesson.language_model import build_language_model
+
+    model = build_language_model(12, emb_size=8, hidden_size=8, n_layers=3)
+    groups = model.groups
     awd = model.encoder
     assert len(groups) == 4
     for i in range(3):

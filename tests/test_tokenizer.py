@@ -1,4 +1,4 @@
-"""tokenizer.py: fastai's rules, the spaCy-like word splitter, decoding.
+"""tokenizer.py: fastai's rules, the whole pipeline against fastai's golden tokens, decoding.
 
 Golden fixtures (made by ``tools/make_golden_tokens.py`` with fastai 2.8.12 + spaCy 3.8.18):
 
@@ -11,15 +11,7 @@ aligned with ``difflib.SequenceMatcher``; the matched positions are counted out 
 length, and summed over documents. It is 100% on the valid split (165,583 tokens) and, measured by
 ``bench/bench_tokenizer.py``, on the train split too (3.8M tokens); the requirement is >= 99%.
 
-Known differences from fastai/spaCy (none occurs in the general corpus):
-
-- Our character classes are simpler than spaCy's: letters are Latin, Greek, Cyrillic and the main
-  scripts without case (spaCy lists more scripts, e.g. Tatar and Macedonian letters), and symbols
-  ("icons") are a few Unicode ranges. The exception table is spaCy's lowercase one (fastai
-  lowercases before spaCy runs, so exceptions with capitals never apply).
-- spaCy's special-case matcher runs over the whole document and can match across a space, where a
-  match that is then discarded can block a neighbouring one (``"( =(am"``); we match inside one
-  whitespace-delimited chunk only.
+Known differences from fastai/spaCy: see ``tests/test_word_split.py``.
 """
 
 import gzip
@@ -32,6 +24,7 @@ import time
 import pytest
 
 from ulmfit_lesson import tokenizer as tk
+from ulmfit_lesson import word_split
 from ulmfit_lesson.config import REPO_ROOT, data_dirs
 
 GOLDEN = REPO_ROOT / "tests" / "golden"
@@ -56,8 +49,16 @@ def general_valid_path():
 
 def test_special_tokens_in_fastai_order():
     assert tk.SPECIAL_TOKENS == [
-        "xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj",
-    ]  # fmt: skip
+        "xxunk",
+        "xxpad",
+        "xxbos",
+        "xxeos",
+        "xxfld",
+        "xxrep",
+        "xxwrep",
+        "xxup",
+        "xxmaj",
+    ]
     assert tk.SPECIAL_TOKENS.index(tk.UNK) == 0 and tk.SPECIAL_TOKENS.index(tk.PAD) == 1
     assert [tk.BOS, tk.EOS, tk.FLD, tk.TK_REP, tk.TK_WREP, tk.TK_UP, tk.TK_MAJ] == (
         tk.SPECIAL_TOKENS[2:]
@@ -67,9 +68,15 @@ def test_special_tokens_in_fastai_order():
 def test_pre_rules_are_fastais_in_order():
     names = [r.__name__ for r in tk.PRE_RULES]
     assert names == [
-        "fix_html", "replace_rep", "replace_wrep", "spec_add_spaces", "rm_useless_spaces",
-        "replace_all_caps", "replace_maj", "lowercase",
-    ]  # fmt: skip
+        "fix_html",
+        "replace_rep",
+        "replace_wrep",
+        "spec_add_spaces",
+        "rm_useless_spaces",
+        "replace_all_caps",
+        "replace_maj",
+        "lowercase",
+    ]
     assert all(r.__doc__ for r in tk.PRE_RULES + [tk.replace_space])
 
 
@@ -179,51 +186,22 @@ def test_rules_equal_fastais_regexes_on_corpus():
 # ------------------------------------------------------------------------------ word splitting
 
 
-@pytest.mark.parametrize(
-    "text, words",
-    [
-        ("i don't know", ["i", "do", "n't", "know"]),
-        ("we're i'm you'll they've he's", ["we", "'re", "i", "'m", "you", "'ll", "they", "'ve"]
-         + ["he", "'s"]),
-        ("can't won't shan't cannot gonna", ["ca", "n't", "wo", "n't", "sha", "n't", "can", "not"]
-         + ["gon", "na"]),
-        ("dont im thats", ["do", "nt", "i", "m", "that", "s"]),  # without apostrophes too
-        ("its well were ill", ["its", "well", "were", "ill"]),  # ordinary words, not contractions
-        ("don’t", ["do", "n’t"]),  # typographic apostrophe
-        ("the king's men", ["the", "king", "'s", "men"]),
-        ("o'er 'tis th' eternal jesus'", ["o'er", "'", "tis", "th", "'", "eternal", "jesus", "'"]),
-        ('"hello," she said.', ['"', "hello", ",", '"', "she", "said", "."]),
-        ("(e.g. a. u.s. mr. etc.)", ["(", "e.g.", "a.", "u.s", ".", "mr", ".", "etc", ".", ")"]),
-        ("5km $5.00 10% 3.14 -5 1,000", ["5", "km", "$", "5.00", "10", "%", "3.14", "-5", "1,000"]),
-        ("5pm 9:30am 1990s", ["5", "pm", "9:30am", "1990s"]),
-        ("well-known 20th-century a--b 1914–1918", ["well", "-", "known", "20th", "-", "century"]
-         + ["a", "--", "b", "1914–1918"]),
-        ("wait… what...", ["wait", "…", "what", "..."]),
-        ("fast.ai me@example.com", ["fast.ai", "me@example.com"]),
-        ("seek:) (see 8)", ["seek", ":)", "(", "see", "8)"]),  # emoticons, as spaCy
-        ("xxbos xxmaj xxunk's", ["xxbos", "xxmaj", "xxunk", "'s"]),
-    ],
-)  # fmt: skip
-def test_split_words(text, words):
-    assert tk.split_words(text) == words
-
-
-def test_split_words_whitespace():
-    # one space separates words; other whitespace is a token, minus one leading space
-    assert tk.split_words("a b") == ["a", "b"]
-    assert tk.split_words("a \n\nb") == ["a", "\n\n", "b"]
-    assert tk.split_words("a\n b") == ["a", "\n ", "b"]
-    assert tk.split_words("a \n \tb") == ["a", "\n \t", "b"]
-    assert tk.split_words("a\tb") == ["a", "\t", "b"]
-    assert tk.split_words("a  b") == ["a", " ", "b"]
-    assert tk.split_words("") == []
-
-
 def test_tokenize_by_hand():
     assert tk.tokenize("Hello World!") == ["xxbos", "xxmaj", "hello", "xxmaj", "world", "!"]
     assert tk.tokenize("I DON'T know!!!!\n\nOk") == [
-        "xxbos", "i", "xxup", "do", "n't", "know", "xxrep", "4", "!", "\n\n", "xxmaj", "ok",
-    ]  # fmt: skip
+        "xxbos",
+        "i",
+        "xxup",
+        "do",
+        "n't",
+        "know",
+        "xxrep",
+        "4",
+        "!",
+        "\n\n",
+        "xxmaj",
+        "ok",
+    ]
     assert tk.tokenize("a \n b") == ["xxbos", "a", "\n▁", "b"]  # replace_space
     assert tk.tokenize_texts(["A cat.", "C"]) == [["xxbos", "a", "cat", "."], ["xxbos", "c"]]
     # "B." counts as all caps; "b." is a spaCy exception (a letter and its full stop)
@@ -253,19 +231,6 @@ def test_tricky_strings_equal_fastai():
         assert tk.tokenize(case["text"]) == case["tokens"], case["text"]
 
 
-def test_exceptions_equal_spacys():
-    """Our exception table is spaCy's (lowercase part, as fastai registers it), entry for entry."""
-    golden = json.loads((GOLDEN / "tokens_spacy_exceptions.json").read_text(encoding="utf-8"))
-    theirs = golden["exceptions"]
-    # Entries we leave out on purpose: whitespace (never inside a chunk; split_words handles it),
-    # a lone em dash (cut off as a prefix anyway) and the shrug, whose backslash spec_add_spaces
-    # surrounds with spaces before splitting.
-    unused = {" ", "\t", "\\t", "\n", "\\n", "\xa0", "—", "¯\\(ツ)/¯"}
-    assert set(theirs) - set(tk.EXCEPTIONS) == unused
-    assert set(tk.EXCEPTIONS) - set(theirs) == set()
-    assert {k: v for k, v in theirs.items() if k not in unused} == tk.EXCEPTIONS
-
-
 def test_general_valid_agrees_with_fastai():
     """>= 99% of token positions equal fastai's on general_corpus/valid.jsonl (measured: 100%)."""
     path = general_valid_path()
@@ -279,7 +244,7 @@ def test_general_valid_agrees_with_fastai():
     texts = [json.loads(line)["text"] for line in path.open(encoding="utf-8")]
     assert len(texts) == len(golden) == header["n_docs"]
 
-    tk._CHUNK_CACHE.clear()
+    word_split._CHUNK_CACHE.clear()  # cold cache: time the splitting of every chunk
     start = time.perf_counter()
     ours = tk.tokenize_texts(texts)
     seconds = time.perf_counter() - start

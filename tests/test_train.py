@@ -14,13 +14,7 @@ from ulmfit_lesson.schedules import (
     freeze_to,
     one_cycle_moms,
 )
-from ulmfit_lesson.train import (
-    count_steps,
-    evaluate_lm,
-    fit_lm,
-    lr_find,
-    suggest_lr,
-)
+from ulmfit_lesson.train import count_steps, evaluate_lm, fit_lm, train_step
 
 VOCAB = 14  # 0..9 specials-ish + the 10 words of the cycle live at ids 4..13
 CYCLE = list(range(4, 14))  # "one two three ... ten", repeated
@@ -158,24 +152,6 @@ def test_hidden_is_carried_detached_and_reset_each_epoch():
             assert torch.equal(h, h_prev) and torch.equal(c, c_prev)  # ... but the same values
 
 
-def test_evaluate_lm_equals_one_long_forward():
-    """bs streams read in bptt windows with the hidden carried = each stream in one forward pass."""
-    model = tiny_lm().eval()
-    ids = torch.randint(2, VOCAB, (203,))
-    metrics = evaluate_lm(model, ids, bs=2, bptt=7)
-    n_per_stream = (203 - 1) // 2
-    x = ids[: 2 * n_per_stream].view(2, -1)
-    y = ids[1 : 2 * n_per_stream + 1].view(2, -1)
-    with torch.no_grad():
-        logits = model(x).logits
-    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
-    accuracy = (logits.argmax(-1) == y).float().mean()
-    assert metrics.n_tokens == y.numel()
-    assert metrics.loss == pytest.approx(expected.item(), rel=1e-5)
-    assert metrics.accuracy == pytest.approx(accuracy.item())
-    assert not model.training
-
-
 def test_resume_is_exact(tmp_path):
     """N steps straight == N/2 steps, checkpoint, a fresh process-like restart, N/2 more."""
     docs = cycle_docs(6, 80)
@@ -200,31 +176,6 @@ def test_resume_is_exact(tmp_path):
         straight_model.state_dict().items(), resumed_model.state_dict().values()
     ):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=key)
-
-
-def test_lr_find_restores_the_model():
-    model = tiny_lm()
-    freeze_to(model.groups, -2)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    flags = [p.requires_grad for p in model.parameters()]
-    loader = LMLoader(cycle_docs(6, 80), bs=4, bptt=10, seed=0)
-    result = lr_find(model, loader, start=1e-5, end=10, n=40)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert [p.requires_grad for p in model.parameters()] == flags
-    assert loader.epoch == 0
-    assert 1e-5 <= result.suggested <= 10
-    ratios = [b / a for a, b in zip(result.lrs, result.lrs[1:])]
-    assert ratios == pytest.approx([(10 / 1e-5) ** (1 / 39)] * len(ratios))
-    assert len(result.losses) == len(result.lrs) <= 40
-
-
-def test_suggest_lr_picks_the_steepest_descent():
-    lrs = [10 ** (-6 + i * 0.1) for i in range(60)]
-    # flat, then the fastest fall at lr = 1e-3 (index 30), then up again
-    losses = [
-        3 - 2 / (1 + math.exp(-(i - 30))) + (0.2 * (i - 45) if i > 45 else 0) for i in range(60)
-    ]
-    assert suggest_lr(lrs, losses) == pytest.approx(1e-3)
 
 
 def test_amp_is_refused_on_cpu_with_a_clear_message():
@@ -273,3 +224,62 @@ def test_notebook_progress_draws_a_final_png(monkeypatch):
     assert "epoch 1:" in status.shown[-1].data and "valid_loss" in status.shown[-1].data
     final = plot.shown[-1]
     assert isinstance(final, IPython.display.Image) and final.data[:4] == b"\x89PNG"
+
+
+def test_train_step_is_one_adam_step_on_loss_plus_regulariser():
+    """train_step == forward, (loss + reg).backward(), clip, optimizer.step(), by hand."""
+    docs = cycle_docs(4, 40)
+    batch = next(iter(LMLoader(docs, bs=2, bptt=8, seed=0, variable_bptt=False)))
+    by_hand, stepped = tiny_lm(), tiny_lm()
+    opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in (by_hand, stepped)]
+    torch.manual_seed(1)
+    out = by_hand(batch.x)
+    loss = torch.nn.functional.cross_entropy(out.logits.reshape(-1, VOCAB), batch.y.reshape(-1))
+    reg = 2.0 * out.dropped_output.pow(2).mean()
+    (loss + reg).backward()
+    norm = torch.nn.utils.clip_grad_norm_(by_hand.parameters(), 0.1)
+    opts[0].step()
+    torch.manual_seed(1)
+
+    def loss_fn(o):
+        ce = torch.nn.functional.cross_entropy(o.logits.reshape(-1, VOCAB), batch.y.reshape(-1))
+        return ce, 2.0 * o.dropped_output.pow(2).mean()
+
+    step = train_step(stepped, (batch.x,), loss_fn, opts[1], clip=0.1)
+    assert step.loss.item() == pytest.approx(loss.item())
+    assert float(step.grad_norm) == pytest.approx(float(norm)) and float(norm) > 0.1  # clipped
+    for a, b in zip(by_hand.parameters(), stepped.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_fit_runs_every_batch_of_every_epoch_and_callbacks_in_order():
+    from ulmfit_lesson.callbacks import Callback
+    from ulmfit_lesson.train import Run, Step, fit
+
+    calls = []
+
+    class Spy(Callback):
+        def before_epoch(self, run):
+            calls.append(("epoch", run.epoch))
+
+        def after_step(self, run, batch):
+            calls.append(("step", run.step, batch))
+            run.stop = run.step == 5  # a callback ends training after this step
+
+    model = torch.nn.Linear(1, 1)
+    run = Run(model, None, [10, 20, 30], epochs=3)
+    fit(run, lambda b: Step(None, torch.tensor(0.0), 0.0, torch.tensor(0.0)), [Spy()])
+    assert calls == [
+        ("epoch", 0),
+        ("step", 1, 10),
+        ("step", 2, 20),
+        ("step", 3, 30),
+        ("epoch", 1),
+        ("step", 4, 10),
+        ("step", 5, 20),
+    ]
+    assert run.epoch == 1 and run.batch_in_epoch == 2
+    resumed = Run(model, None, [10, 20, 30], epochs=2, step=4, epoch=1, skip=1)
+    seen = []
+    fit(resumed, lambda b: seen.append(b) or Step(None, torch.tensor(0.0), 0.0, torch.tensor(0.0)))
+    assert seen == [20, 30] and resumed.step == 6  # skips what the first epoch already trained on

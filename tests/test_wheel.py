@@ -99,7 +99,7 @@ def test_the_wheel_holds_the_package_data_and_its_metadata(installed):
 
 def test_the_installed_package_is_the_wheel_not_the_checkout(installed):
     code = (
-        "import json, ulmfit_lesson, ulmfit_lesson.course.plan as w, ulmfit_lesson.config as c;"
+        "import json, ulmfit_lesson, ulmfit_lesson.course.timing as w, ulmfit_lesson.config as c;"
         "print(json.dumps([ulmfit_lesson.__file__, str(w.TIMES_FILE), len(w.load_times()['notebooks']),"
         " str(c.cache_dir())]))"
     )

@@ -1,5 +1,5 @@
-"""The notebook widgets and display helpers: each builds headless, and moving a control redraws
-with the package's numbers (histogram counts, STLR peak, dropout mask, token ids)."""
+"""The explorer machinery (ulmfit_lesson.course.widgets): controls wired to a drawing, redrawn when
+a control changes, with the state of the last drawing kept for tests and learners."""
 
 from __future__ import annotations
 
@@ -7,140 +7,57 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import ipywidgets as W  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from ulmfit_lesson import datasets, lm_loader, schedules, tokenizer  # noqa: E402
-from ulmfit_lesson.course import explain, widgets_basics  # noqa: E402
-
-
-class TinyVocab:
-    """The two things a vocabulary must offer the token viewer: ``itos`` and ``numericalize``."""
-
-    def __init__(self, words):
-        self.itos = tokenizer.SPECIAL_TOKENS + list(words)
-        self.stoi = {t: i for i, t in enumerate(self.itos)}
-
-    def numericalize(self, tokens):
-        return [self.stoi.get(t, 0) for t in tokens]
+from ulmfit_lesson.course import widgets  # noqa: E402
 
 
-def test_bptt_sampler_redraws_with_new_lengths():
-    box = widgets_basics.bptt_sampler(show_static=False)
-    assert set(box.controls) == {"bptt", "p_full", "sd"}
-    counts = box.state["counts"].copy()
-    assert abs(box.state["lengths"].mean() - lm_loader.expected_bptt_length(70)) < 1.5
-
-    box.controls["bptt"].value = 40
-    assert not np.array_equal(box.state["counts"], counts)
-    assert abs(box.state["lengths"].mean() - lm_loader.expected_bptt_length(40)) < 1.5
-
-    box.controls["p_full"].value = 1.0  # never half length: nothing near bptt/2 = 20
-    assert (box.state["lengths"] > 20).all()
-    box.controls["sd"].value = 0.0  # no noise: every window exactly bptt
-    assert set(box.state["lengths"].tolist()) == {40}
-    # The paper's constants are restored after each draw.
-    assert (lm_loader.BPTT_FULL_PROB, lm_loader.BPTT_SD) == (0.95, 5.0)
-    assert box.state["figure"].axes  # a matplotlib Figure was drawn
+def squares(state: dict, n: int, label: str) -> str:
+    state.update(values=[i * i for i in range(n)], calls=state.get("calls", 0) + 1)
+    return f"<p>{label}: {state['values']}</p>"
 
 
-def test_sample_lengths_restores_constants_on_error():
-    with pytest.raises(ValueError):
-        widgets_basics.sample_lengths(bptt=0)
-    assert (lm_loader.BPTT_FULL_PROB, lm_loader.BPTT_SD) == (0.95, 5.0)
+def test_explorer_redraws_when_a_control_changes():
+    controls = {"n": widgets.slider(W.IntSlider, 3, 1, 10, 1, "n"), "label": W.Text(value="sq")}
+    box = widgets.explorer(controls, squares, show_static=False)
+    assert box.controls is controls
+    assert box.state["values"] == [0, 1, 4] and box.state["calls"] == 1
+    assert box.state["html"] == "<p>sq: [0, 1, 4]</p>"
+    controls["n"].value = 5
+    assert box.state["values"] == [0, 1, 4, 9, 16] and box.state["calls"] == 2
+    controls["label"].value = "squares"
+    assert box.state["html"].startswith("<p>squares:")
+    box.redraw()
+    assert box.state["calls"] == 4
 
 
-def test_stlr_explorer_peak_follows_cut_frac():
-    box = widgets_basics.stlr_explorer(steps=1000, show_static=False)
-    assert box.state["peak_step"] == 100  # floor(1000 * 0.1)
-    line = box.state["figure"].axes[0].lines[0]
-    assert int(np.argmax(line.get_ydata())) == 100
+def test_explorer_layout_and_figures():
+    def draw(state: dict, x: float) -> Figure:
+        fig = Figure()
+        fig.subplots().plot([0, 1], [0, x])
+        state["x"] = x
+        return fig
 
-    box.controls["cut_frac"].value = 0.3
-    assert box.state["peak_step"] == 300
-    assert int(np.argmax(box.state["figure"].axes[0].lines[0].get_ydata())) == 300
-    box.controls["steps"].value = 500
-    assert box.state["peak_step"] == 150
-    lrs = box.state["lrs"]
-    assert lrs.max() == pytest.approx(0.01)
-    assert lrs[0] == pytest.approx(schedules.slanted_triangular(0, 500, 0.01, 0.3, 32))
-    box.controls["ratio"].value = 10
-    assert box.state["lrs"][0] == pytest.approx(0.01 / 10)
+    button = W.Button(description="extra")
+    controls = {"x": widgets.slider(W.FloatSlider, 0.5, 0.0, 1.0, 0.1, "x")}
+    box = widgets.explorer(controls, draw, show_static=False, extra=[button])
+    row, extra, out = box.children
+    assert list(row.children) == [controls["x"]] and extra is button
+    assert isinstance(out, W.Output)
+    assert isinstance(box.state["figure"], Figure) and box.state["x"] == 0.5
 
 
-def test_dropout_mask_viewer_kinds_and_p():
-    box = widgets_basics.dropout_mask_viewer(kind="locked", p=0.5, show_static=False)
-    mask = box.state["mask"]
-    assert (mask == mask[:, :1]).all()  # locked: constant along time (columns)
-    box.controls["kind"].value = "plain"
-    assert not (box.state["mask"] == box.state["mask"][:, :1]).all()
-    box.controls["kind"].value = "embedding"
-    rows = box.state["mask"]
-    assert ((rows == 0).all(axis=1) | (rows != 0).all(axis=1)).all()  # whole words dropped
-    box.controls["kind"].value = "weight"
-    assert box.state["mask"].shape == (32, 8)  # 4 gates x 8 hidden units
-    before = box.state["mask"].copy()
-    box.controls["p"].value = 0.0
-    assert (box.state["mask"] == 1).all()
-    box.controls["p"].value = 0.5
-    button = box.children[0].children[-1]
-    button.click()  # "new mask": another seed
-    assert box.controls["seed"].value == 1
-    assert not np.array_equal(box.state["mask"], before)
+def test_static_copy_does_not_touch_the_live_state(capsys):
+    controls = {"n": widgets.slider(W.IntSlider, 2, 1, 10, 1, "n"), "label": W.Text(value="a")}
+    box = widgets.explorer(controls, squares, show_static=True)
+    assert box.state["calls"] == 1  # the static drawing had a state of its own
+    assert "HTML" in capsys.readouterr().out  # displayed (as text outside IPython)
 
 
-def test_token_viewer_marks_unknown_words():
-    vocab = TinyVocab(["the", "sea", "is", "calm", "."])
-    box = widgets_basics.token_viewer(vocab, text="The sea is calm.", show_static=False)
-    assert box.state["tokens"] == ["xxbos", "xxmaj", "the", "sea", "is", "calm", "."]
-    assert box.state["n_unknown"] == 0
-    box.controls["text"].value = "The STORM is wild."
-    assert box.state["n_unknown"] == 2  # storm, wild
-    assert box.state["ids"][box.state["tokens"].index("storm")] == 0
-    assert explain.UNK_STYLE in box.state["html"]
-    assert "2 unknown" in box.state["html"]
-
-
-def test_show_static_displays_once(capsys):
-    # Headless: the static picture is displayed before the widget (as text outside IPython).
-    widgets_basics.stlr_explorer(show_static=True)
-    assert "Figure" in capsys.readouterr().out
-
-
-# ---------------------------------------------------------------------------- explain helpers
-
-
-def test_stream_table_html_colours_each_batch():
-    tables = lm_loader.stream_table(list("abcdefghijklmnopqrstuvwxyz"), bs=4, seq_len=4)
-    markup = explain.stream_table_html(tables)
-    assert markup.count("<tr>") == 4 + 1  # 4 streams + header
-    assert "batch 1" in markup and "batch 2" in markup
-    assert markup.count(explain.BATCH_COLOURS[0]) == 1 + 4 * 4  # header + 4 rows x 4 tokens
-    assert markup.count(explain.BATCH_COLOURS[1]) == 1 + 4 * 2
-
-
-def test_tokens_html_styles():
-    markup = explain.tokens_html(
-        ["xxbos", "sea", "gull"], [2, 10, 0], special=tokenizer.SPECIAL_TOKENS
-    )
-    assert markup.count(explain.UNK_STYLE) == 1
-    assert markup.count(explain.SPECIAL_STYLE) == 1
-    assert explain.id_colour(10) in markup
-
-
-def test_dropout_mask_image_matches_the_modules():
-    for kind in explain.DROPOUT_KINDS:
-        m = explain.dropout_mask_image(kind, 0.25, seed=3)
-        assert np.isclose(m, 0).any() and np.isclose(m, 1 / 0.75).any()
-        assert (np.isclose(m, 0) | np.isclose(m, 1 / 0.75)).all()
-        assert np.array_equal(m, explain.dropout_mask_image(kind, 0.25, seed=3))  # seeded
-    with pytest.raises(ValueError, match="unknown dropout kind"):
-        explain.dropout_mask_image("gaussian", 0.5)
-
-
-def test_show_source_and_number_words():
-    src = explain.show_source(datasets.number_words, display_it=False)
-    assert src.startswith("def number_words")
-    assert datasets.number_words(9999) == "nine thousand nine hundred ninety nine"
-    assert datasets.number_words(1010) == "one thousand ten"
-    assert datasets.number_words(40) == "forty"
+def test_slider_reports_on_release_only():
+    s = widgets.slider(W.FloatSlider, 0.3, 0.0, 1.0, 0.05, "p (full length)", readout_format=".2f")
+    assert isinstance(s, W.FloatSlider)
+    assert (s.value, s.min, s.max, s.step) == (0.3, 0.0, 1.0, 0.05)
+    assert s.continuous_update is False and s.description == "p (full length)"
+    assert s.style.description_width == "initial" and s.readout_format == ".2f"

@@ -111,8 +111,9 @@ class Page:
     @property
     def short_title(self) -> str:
         """The title without a leading "01 ·" / "1." / "Notebook 1:" (the map shows the number)."""
+        number = re.escape(self.number.lstrip("0") or "0")
         short = re.sub(
-            rf"^(?:notebook\s*)?0*{int(self.number)}\s*[·.:)\-\u2013\u2014]\s*",
+            rf"^(?:notebook\s*)?0*{number}\s*[·.:)\-\u2013\u2014]\s*",
             "",
             self.title,
             flags=re.I,
@@ -303,7 +304,30 @@ def export_page(nb: nbformat.NotebookNode, page: Page, dst: Path, nav: dict) -> 
     }
     body, _ = exporter.from_notebook_node(_clean_for_export(nb), resources=resources)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(body, encoding="utf-8")
+    dst.write_text(_doc_links(body), encoding="utf-8")
+
+
+DOC_PAGES = ("cheatsheet", "glossary")  # docs/NAME.md, published as docs/NAME.html
+DOC_LINK = re.compile(r'href="((?:\.\./)?(?:docs/)?)(' + "|".join(DOC_PAGES) + r')\.md(#[^"]*)?"')
+
+
+def _doc_links(html: str) -> str:
+    """Links to the docs pages the site publishes point at their HTML pages."""
+    return DOC_LINK.sub(lambda m: f'href="{m.group(1)}{m.group(2)}.html{m.group(3) or ""}"', html)
+
+
+def export_doc(name: str, out: Path, static: str) -> Path:
+    """``docs/NAME.md`` as a page of the site (one markdown cell through the same template)."""
+    src = ROOT / "docs" / f"{name}.md"
+    text = src.read_text(encoding="utf-8")
+    title = next((ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("# ")), name)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
+    page = Page(src=src, stem=name, number="", title=title)
+    nav = dict(home="../index.html", api="../api/index.html", static=static, slides="", ipynb="")
+    nav.update(prev=None, next=None, error="")
+    dst = out / "docs" / f"{name}.html"
+    export_page(nb, page, dst, nav)
+    return dst
 
 
 def export_deck(
@@ -470,9 +494,9 @@ def build_api(out: Path, package: str = "ulmfit_lesson") -> list[Path]:
     env = _jinja()
     pkg = importlib.import_module(package)
     names = [package] + sorted(
-        f"{package}.{m.name}"
-        for m in pkgutil.iter_modules(pkg.__path__)
-        if not m.name.startswith("_")
+        m.name
+        for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}.")
+        if not m.name.rsplit(".", 1)[-1].startswith("_")
     )
     out.mkdir(parents=True, exist_ok=True)
     version = getattr(pkg, "__version__", "")
@@ -569,7 +593,7 @@ def find_notebooks(paths: list[Path]) -> list[Path]:
 
 
 def _number(path: Path, i: int) -> str:
-    m = re.match(r"^(\d+)", path.stem)
+    m = re.match(r"^(\d+[a-z]?)(?=_)", path.stem)  # "03", or "03a" for a notebook between 03 and 04
     return m.group(1) if m else f"{i:02d}"
 
 
@@ -674,6 +698,7 @@ def build(
             talk_deck = f"slides/{build_talk.build(out / 'slides').deck.name}"
         except Exception as err:  # the site is still useful without it
             talk_problems.append(f"the talk (tools/build_talk.py) failed: {err}")
+    docs = [export_doc(name, out, static_from_sub) for name in DOC_PAGES]
     if api:
         log(f"-> API reference of {api_package}")
         build_api(out / "api", api_package)
@@ -685,6 +710,7 @@ def build(
             title=SITE_TITLE,
             lead=SITE_LEAD,
             notebooks=pages,
+            docs=[(p.relative_to(out).as_posix(), p.stem) for p in docs],
             story=story,
             talk=talk_deck,
             decks=slides,
@@ -731,7 +757,7 @@ def record_times(path: Path, result: BuildResult, probe_seconds: float = 8.0) ->
         row[key] = round(page.seconds or 0.0, 1)
     if result.mode == "full":
         sys.path.insert(0, str(ROOT))
-        from ulmfit_lesson.course.plan import speed_probe
+        from ulmfit_lesson.course.timing import speed_probe
 
         probe = speed_probe(probe_seconds)
         data["reference"] = {

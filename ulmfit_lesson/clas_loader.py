@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .config import BPTT, BS
+
 PAD_ID = 1  # xxpad, as fastai
 SORTISH_CHUNKS = 50  # fastai SortedDL: mega-batches of bs * 50 documents
 
@@ -51,7 +53,7 @@ class ClasBatch(NamedTuple):
 
 
 def pad_chunks(
-    docs: Sequence[Sequence[int] | Tensor], bptt: int = 70, pad_id: int = PAD_ID
+    docs: Sequence[Sequence[int] | Tensor], bptt: int = BPTT, pad_id: int = PAD_ID
 ) -> tuple[Tensor, Tensor]:
     """Pad documents into one batch: whole chunks of padding in front, the remainder at the end.
 
@@ -143,8 +145,8 @@ class ClasLoader:
         self,
         docs: Sequence[Sequence[int] | Tensor],
         labels: Sequence | Tensor | None = None,
-        bs: int = 64,
-        bptt: int = 70,
+        bs: int = BS,
+        bptt: int = BPTT,
         shuffle: bool = False,
         seed: int | None = None,
         pad_id: int = PAD_ID,

@@ -36,10 +36,10 @@ the paper, which trains on plain cross-entropy and predicts the argmax: ``class_
 "balanced"`` (smoothed inverse-frequency weights in the loss, ``balanced_class_weights``) and
 ``tune_decision="macro_f1"`` (per-class offsets, or multi-label thresholds, tuned on the validation
 set for macro-F1; stored with the classifier and used by ``predict``). Both are off by default;
-which to turn on is to be chosen on dev (issue 22's experiments), never on test.
+which to turn on is a choice for the validation set, never the test set.
 
-``ulmfit_pipeline`` chains stage 2 (``lm_recipes.finetune_lm``) and stage 3 for DataFrames; the CLI
-and the notebooks use it. The metrics (accuracy, macro-F1, confusion matrix, per-label thresholds)
+``pipeline.ulmfit_pipeline`` chains stage 2
+(``lm_recipes.finetune_lm``) and stage 3 for DataFrames; the CLI and the notebooks use it. The metrics (accuracy, macro-F1, confusion matrix, per-label thresholds)
 are in ``metrics.py``.
 
 Reference: fastai v0.7 ``courses/dl2/imdb_scripts/train_clas.py`` (the paper's script), fastai v2
@@ -48,283 +48,70 @@ Reference: fastai v0.7 ``courses/dl2/imdb_scripts/train_clas.py`` (the paper's s
 
 from __future__ import annotations
 
-import math
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from ulmfit_lesson.language_model import LanguageModel
-
-from . import checkpoint as ckpt
-from .clas_loader import ClasLoader
-from .classifier import (
-    BPTT,
-    DROP_MULT,
-    ULMFiTClassifier,
-    build_classifier,
+from .callbacks import ScheduleLR
+from .clas_callbacks import (
+    KEEP_BEST_METRICS,
+    ClasCheckpoint,
+    EpochCount,
+    EpochRecorder,
+    KeepBest,
+    resume_classifier,
 )
-from .config import CLAS_DROPOUTS, AWDLSTMConfig
+from .clas_eval import evaluate_classifier, probabilities, validation_scores
+from .clas_loader import ClasLoader
+from .classifier import ULMFiTClassifier, build_classifier
+from .config import ADAM_EPS, CLAS_DROPOUTS, AWDLSTMConfig, ClasTrainConfig
 from .distributed import resolve_device
-from .interrupt import sigterm_as_keyboard_interrupt, training_interrupted
-from .losses import AR_ALPHA, TAR_BETA, masked_ar_tar
+from .interrupt import stop_cleanly
+from .labels import (
+    LabelWarning,
+    balanced_class_weights,
+    check_labels,
+    encode_labels,
+    label_names_of,
+    normalise_labels,
+    prepare_labels,
+)
+from .losses import classification_loss, masked_ar_tar
 from .metrics import (
     DEFAULT_THRESHOLD,
-    accuracy,
     confusion_matrix,
-    f1_per_class,
-    macro_f1,
     metrics_from_probs,
-    multilabel_counts,
-    multilabel_metrics,
     tune_class_offsets,
     tune_thresholds,
     tuned_and_untuned,
 )
+from .model_source import ModelSource, resolve
 from .predict import TextClassifier, predict_logits
 from .progress import make_progress
 from .schedules import (
-    DISCRIMINATIVE_FACTOR,
     ONE_CYCLE_MOMS,
     Schedule,
     UnfreezeStage,
     discriminative_lrs,
     freeze_to,
     gradual_unfreezing,
-    one_cycle_moms,
     param_groups,
 )
 from .tokenizer import tokenize_texts
-from .train import (
-    ADAM_BETAS,
-    ADAM_EPS,
-    WEIGHT_DECAY,
-    _rng_state,
-    _set_rng_state,
-)
+from .train import Run, Step, fit, train_step
 from .vocab import Vocab
 
-CLAS_LR = 0.01  # ULMFiT §4.1: "a base learning rate of ... 0.01 for fine-tuning the classifier"
-CLAS_BS = 64  # ULMFiT §4.1: "a batch size of 64"
-# 4 gradual-unfreezing epochs (5 groups) + 6 with everything unfrozen. The paper gives no epoch count;
-# 3-fold cross-validation over the poems' training verses preferred 10 to 6 (README, "What moved it").
-CLAS_EPOCHS = 10
-CLAS_GRAD_CLIP = 25.0  # fastai v0.7 train_clas.py: learn.clip = 25
-KEEP_BEST_METRICS = {"accuracy": max, "macro_f1": max, "valid_loss": min}  # metric -> better one
-TRAIN_STATE_KIND = "classifier_train_state"  # extra["kind"] of train_classifier's checkpoints
-CLASS_WEIGHT_POWER = 0.5  # class_weights="balanced": the square root of inverse frequency
+DEFAULTS = ClasTrainConfig()  # stage 3's settings (config.py: ULMFiT §4.1, fastai v0.7)
+CLAS_LR = DEFAULTS.lr
+CLAS_BS = DEFAULTS.bs
+CLAS_EPOCHS = DEFAULTS.epochs
 CLASS_WEIGHTS = (None, "balanced")
 TUNE_DECISIONS = (None, "macro_f1")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Labels
-# ---------------------------------------------------------------------------------------------------
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-def _where(split: str, sources: Mapping[str, str] | None) -> str:
-    return f"{split} ({sources[split]})" if sources and split in sources else split
-
-
-def _rows(rows: list[int]) -> str:
-    """0-based indices shown as row numbers counted from 1, as ``datasets.read_table`` counts
-    the data rows of a file (the header is not a row): at most 10 of them."""
-    shown = ", ".join(str(r + 1) for r in rows[:10])
-    return shown + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
-
-
-class LabelWarning(UserWarning):
-    """Labels that differed only by case or surrounding whitespace were merged into one."""
-
-
-def _names_of(value: Any, multi_label: bool, delim: str) -> list[str]:
-    """The label names in one target: one name, or (multi-label) the names of a list or string."""
-    if _missing(value):
-        return []
-    if multi_label and isinstance(value, (list, tuple, set, np.ndarray)):
-        return [str(v) for v in value if not _missing(v)]
-    if multi_label:  # spaces after a delimiter ("joy, fear") are layout, not part of a name
-        return [s.strip() for s in str(value).split(delim) if s.strip()]
-    return [value] if isinstance(value, str) else []  # numbers are left as they are
-
-
-def normalise_labels(
-    splits: Mapping[str, Sequence],
-    multi_label: bool = False,
-    label_delim: str = ",",
-    reference: Sequence[str] | None = None,
-) -> dict[str, list]:
-    """Labels of every split with names stripped and case variants merged, warning what merged.
-
-    ``pos``, `` pos``, ``pos `` and ``Pos`` would otherwise be four classes: three of them with a
-    handful of examples, and test rows marked wrong for a difference nobody meant. Whitespace
-    around a name is removed; names equal but for case become the spelling most used in the
-    ``train`` split (else in all splits; ties: the first in sorted order), or the one in
-    ``reference`` (e.g. a trained classifier's label names). A ``LabelWarning`` says which names
-    were merged into which and how many rows each had. Numbers and missing values pass unchanged
-    (the later checks name missing ones). Multi-label targets come back as lists of names.
-    """
-    counts: dict[str, dict[str, int]] = {}  # casefolded name -> raw spelling -> rows
-    train_counts: dict[str, int] = {}
-    for split, labels in splits.items():
-        for value in labels:
-            for raw in _names_of(value, multi_label, label_delim):
-                variants = counts.setdefault(raw.strip().casefold(), {})
-                variants[raw] = variants.get(raw, 0) + 1
-                if split == "train":
-                    train_counts[raw.strip()] = train_counts.get(raw.strip(), 0) + 1
-    known = {n.casefold(): n for n in reference or ()}
-    canonical: dict[str, str] = {}
-    merged = []
-    for key, variants in counts.items():
-        stripped = {}
-        for raw, n in variants.items():
-            stripped[raw.strip()] = stripped.get(raw.strip(), 0) + n
-        best = known.get(key) or min(
-            stripped, key=lambda name: (-train_counts.get(name, 0), -stripped[name], name)
-        )
-        for raw in variants:
-            canonical[raw] = best
-        if len(variants) > 1 or next(iter(variants)) != best:
-            shown = ", ".join(
-                f"{raw!r} ({n} row{'s' if n > 1 else ''})" for raw, n in sorted(variants.items())
-            )
-            merged.append(f"{shown} -> {best!r}")
-    if merged:
-        warnings.warn(
-            "labels that differ only by case or surrounding whitespace were merged: "
-            + "; ".join(sorted(merged)),
-            LabelWarning,
-            stacklevel=2,
-        )
-
-    def fix(value: Any) -> Any:
-        if multi_label and not _missing(value):
-            return [canonical[raw] for raw in _names_of(value, True, label_delim)]
-        return canonical.get(value, value) if isinstance(value, str) else value
-
-    return {split: [fix(v) for v in labels] for split, labels in splits.items()}
-
-
-def check_labels(
-    splits: Mapping[str, Sequence],
-    multi_label: bool = False,
-    label_delim: str = ",",
-    sources: Mapping[str, str] | None = None,
-) -> tuple[list[str], dict[str, list]]:
-    """Every split's labels checked before any training: ``(label names, normalised labels)``.
-
-    ``splits``: ``{"train": [...], "valid": [...], "test": [...]}`` (any but train may be absent).
-    Labels are normalised (:func:`normalise_labels`); then missing labels, a single class, and
-    labels of another split that training never has raise ``ValueError`` naming the split, file,
-    rows and labels - seconds after reading, not hours later after training.
-    """
-    labels = normalise_labels(splits, multi_label, label_delim)
-    names = label_names_of(labels["train"], multi_label, label_delim, sources)
-    for split, values in labels.items():
-        encode_labels(values, names, multi_label, split, label_delim, sources)
-    return names, labels
-
-
-def _label_sets(labels: Sequence, delim: str, split: str, sources) -> list[list[str]]:
-    """Multi-label targets as lists of names: lists/tuples/sets as they are, strings split."""
-    out, missing = [], []
-    for i, value in enumerate(labels):
-        if isinstance(value, (list, tuple, set, np.ndarray)):
-            out.append([str(v).strip() for v in value if not _missing(v)])
-        elif _missing(value):
-            missing.append(i)
-        else:
-            out.append([s.strip() for s in str(value).split(delim) if s.strip()])
-    if missing:
-        raise ValueError(
-            f"missing label (NaN or empty) in {_where(split, sources)} at rows {_rows(missing)}"
-        )
-    return out
-
-
-def label_names_of(
-    labels: Sequence, multi_label: bool = False, label_delim: str = ",", sources=None
-) -> list[str]:
-    """The sorted label names of the training labels (numbers sorted as numbers).
-
-    Raises ``ValueError`` naming the rows of missing (NaN/None/empty) labels, or the class when
-    there is only one (a classifier needs two).
-    """
-    if multi_label:
-        names = {n for s in _label_sets(labels, label_delim, "train", sources) for n in s}
-    else:
-        missing = [i for i, v in enumerate(labels) if _missing(v)]
-        if missing:
-            where = _where("train", sources)
-            raise ValueError(f"missing label (NaN or empty) in {where} at rows {_rows(missing)}")
-        values = set(labels)
-        if all(isinstance(v, (int, np.integer)) for v in values):
-            return [str(v) for v in sorted(values)]
-        names = {str(v) for v in values}
-    if len(names) < 2:
-        raise ValueError(
-            f"{_where('train', sources)} has a single class, {sorted(names)[:1]}: a classifier "
-            "needs examples of at least two labels"
-        )
-    return sorted(names)
-
-
-def encode_labels(
-    labels: Sequence,
-    label_names: Sequence[str],
-    multi_label: bool = False,
-    split: str = "train",
-    label_delim: str = ",",
-    sources: Mapping[str, str] | None = None,
-) -> np.ndarray:
-    """Label names -> class ids (n,), or 0/1 rows (n, n_labels) for multi-label.
-
-    Raises ``ValueError`` naming the split (and its file, from ``sources``) and the unknown labels:
-    a label the training set never had cannot be predicted, so it is an error, not a silent miss.
-    """
-    index = {n: i for i, n in enumerate(label_names)}
-    if multi_label:
-        sets = _label_sets(labels, label_delim, split, sources)
-        unknown = sorted({n for s in sets for n in s if n not in index})
-        rows = [i for i, s in enumerate(sets) if any(n not in index for n in s)]
-        out = np.zeros((len(sets), len(label_names)), dtype=np.float32)
-        for i, s in enumerate(sets):
-            for n in s:
-                if n in index:
-                    out[i, index[n]] = 1.0
-    else:
-        missing = [i for i, v in enumerate(labels) if _missing(v)]
-        if missing:
-            raise ValueError(
-                f"missing label (NaN or empty) in {_where(split, sources)} at rows {_rows(missing)}"
-            )
-        names = [str(v) for v in labels]
-        unknown = sorted({n for n in names if n not in index})
-        rows = [i for i, n in enumerate(names) if n not in index]
-        out = np.array([index.get(n, -1) for n in names], dtype=np.int64)
-    if unknown:
-        raise ValueError(
-            f"label(s) {', '.join(repr(u) for u in unknown[:10])} in {_where(split, sources)} "
-            f"(rows {_rows(rows)}) never appear in the training labels {list(label_names)}; "
-            "the classifier can only predict labels it was trained on"
-        )
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -364,9 +151,14 @@ class ClassifierResult:
     def classifier(self) -> TextClassifier:
         """The model ready for raw text (``predict``, ``contributions``, ``save``)."""
         return TextClassifier(
-            self.model, self.vocab, self.label_names, self.multi_label, self.thresholds,
-            self.settings, offsets=self.offsets,
-        )  # fmt: skip
+            self.model,
+            self.vocab,
+            self.label_names,
+            self.multi_label,
+            self.thresholds,
+            self.settings,
+            offsets=self.offsets,
+        )
 
 
 def plan_stages(n_groups: int, epochs: int, gradual: bool = True) -> list[UnfreezeStage]:
@@ -384,43 +176,23 @@ def plan_stages(n_groups: int, epochs: int, gradual: bool = True) -> list[Unfree
     return gradual_unfreezing(n_gradual + 1, epochs_after=epochs - n_gradual)
 
 
-CHECKPOINT_NAMES = ("encoder.pt", "lm.pt", "classifier.pt")  # what a recipe's folder holds
+def _resolve_lm(lm, vocab: Vocab | None) -> tuple[ModelSource | None, Vocab | None]:
+    """(the LM's encoder, read once, for ``build_classifier``; the vocabulary to numericalize with).
 
-
-def _checkpoint_file(path: Path) -> Path | None:
-    """``path`` itself if it is one of our ``.pt`` checkpoints, or the one in a recipe's folder."""
-    if path.is_dir():
-        return next((path / n for n in CHECKPOINT_NAMES if (path / n).is_file()), None)
-    return path if path.is_file() and path.suffix == ".pt" else None
-
-
-def _resolve_lm(lm, vocab: Vocab | None) -> tuple[Any, Vocab | None]:
-    """(encoder source for ``build_classifier``, vocabulary) from the many ways to name an LM."""
+    ``lm``: anything ``model_source.resolve`` accepts, or ``None`` (a classifier from scratch).
+    ``vocab`` defaults to the LM's own.
+    """
     if lm is None:
         return None, vocab
-    if hasattr(lm, "model") and hasattr(lm, "vocab"):  # lm_recipes.LMResult
-        return lm.model, vocab or lm.vocab
-    if isinstance(lm, tuple):  # (model, itos), as load_fastai_lm returns
-        return lm[0], vocab or Vocab(list(lm[1]))
-    if isinstance(lm, (str, Path)):
-        file = _checkpoint_file(Path(lm))
-        if file is not None:  # one of ours: build_classifier reads the encoder from it
-            from .checkpoint import load_checkpoint
-
-            itos = load_checkpoint(file).get("itos")
-            if vocab is None and itos is None:
-                raise ValueError(f"{file} holds no vocabulary; pass vocab=")
-            return file, vocab or Vocab(itos)
-        from .lm_recipes import load_lm  # a registry name, a fastai folder or archive
-
-        model, itos = load_lm(lm)
-        return model, vocab or Vocab(itos)
+    source = resolve(lm)
     if vocab is None:
-        raise ValueError(
-            "pass vocab= (the vocabulary the language model was fine-tuned with) with a "
-            f"{type(lm).__name__}"
-        )
-    return lm, vocab
+        if source.itos is None:
+            raise ValueError(
+                f"{source.name} holds no vocabulary; pass vocab= (the vocabulary the language "
+                "model was fine-tuned with)"
+            )
+        vocab = source.vocab or Vocab(source.itos)
+    return source, vocab
 
 
 def train_classifier(
@@ -432,34 +204,34 @@ def train_classifier(
     lm: Any = None,
     vocab: Vocab | Sequence[str] | None = None,
     multi_label: bool = False,
-    epochs: int = CLAS_EPOCHS,
-    lr: float = CLAS_LR,
-    bs: int = CLAS_BS,
-    seed: int = 0,
-    discriminative: bool = True,
-    lr_factor: float = DISCRIMINATIVE_FACTOR,
-    schedule: str = "stlr",
-    gradual_unfreezing: bool = True,
+    epochs: int = DEFAULTS.epochs,
+    lr: float = DEFAULTS.lr,
+    bs: int = DEFAULTS.bs,
+    seed: int = DEFAULTS.seed,
+    discriminative: bool = DEFAULTS.discriminative,
+    lr_factor: float = DEFAULTS.lr_factor,
+    schedule: str = DEFAULTS.schedule,
+    gradual_unfreezing: bool = DEFAULTS.gradual_unfreezing,
     stages: Sequence[tuple[int, int]] | None = None,
-    drop_mult: float = DROP_MULT,
-    bptt: int = BPTT,
-    max_len: int | None = None,
-    wd: float = WEIGHT_DECAY,
-    clip: float | None = CLAS_GRAD_CLIP,
-    betas: tuple[float, float] = ADAM_BETAS,
-    alpha: float = AR_ALPHA,
-    beta: float = TAR_BETA,
-    label_smoothing: float = 0.0,
-    keep_best: str | None = None,
-    class_weights: str | None = None,
-    class_weight_power: float = CLASS_WEIGHT_POWER,
-    tune_decision: str | None = None,
+    drop_mult: float = DEFAULTS.drop_mult,
+    bptt: int = DEFAULTS.bptt,
+    max_len: int | None = DEFAULTS.max_len,
+    wd: float = DEFAULTS.wd,
+    clip: float | None = DEFAULTS.clip,
+    betas: tuple[float, float] = DEFAULTS.betas,
+    alpha: float = DEFAULTS.alpha,
+    beta: float = DEFAULTS.beta,
+    label_smoothing: float = DEFAULTS.label_smoothing,
+    keep_best: str | None = DEFAULTS.keep_best,
+    class_weights: str | None = DEFAULTS.class_weights,
+    class_weight_power: float = DEFAULTS.class_weight_power,
+    tune_decision: str | None = DEFAULTS.tune_decision,
     label_names: Sequence[str] | None = None,
     label_delim: str = ",",
     tune_threshold: bool = True,
     sources: Mapping[str, str] | None = None,
     scratch_sizes: Mapping[str, int] | None = None,
-    device: str = "auto",
+    device: str = DEFAULTS.device,
     progress: bool = True,
     on_epoch: Callable[[dict, ULMFiTClassifier, torch.optim.Optimizer], None] | None = None,
     checkpoint_path: str | Path | None = None,
@@ -508,8 +280,7 @@ def train_classifier(
             (``metrics.tune_class_offsets``; ``result.offsets``); multi-label, one threshold per
             label (``metrics.tune_thresholds``). Needs a validation set. The rule is saved with the
             classifier and used by ``predict``; ``result.metrics`` holds both the untuned scores
-            (``macro_f1``) and the tuned ones (``macro_f1_tuned``). Default off for now: the
-            default is to be chosen on dev in issue 22's experiments.
+            (``macro_f1``) and the tuned ones (``macro_f1_tuned``). Off by default.
         label_names: fix the label order (default: sorted training labels).
         sources: names for error messages, e.g. ``{"train": "data/train.csv", "valid": ...}``.
         scratch_sizes: ``emb_size``/``hidden_size``/``n_layers`` of the encoder when ``lm=None``.
@@ -522,10 +293,39 @@ def train_classifier(
             epoch under way is lost, as nothing is saved mid-epoch.
     Returns: a :class:`ClassifierResult` (``.classifier`` is the ready-to-use ``TextClassifier``).
     """
-    settings = {
-        k: v for k, v in locals().items()
-        if isinstance(v, (int, float, str, bool)) or v is None
-    }  # fmt: skip
+    config = ClasTrainConfig(
+        bs=bs,
+        bptt=bptt,
+        epochs=epochs,
+        lr=lr,
+        lr_factor=lr_factor,
+        discriminative=discriminative,
+        gradual_unfreezing=gradual_unfreezing,
+        schedule=schedule,
+        wd=wd,
+        clip=clip,
+        betas=tuple(betas),
+        alpha=alpha,
+        beta=beta,
+        drop_mult=drop_mult,
+        max_len=max_len,
+        label_smoothing=label_smoothing,
+        keep_best=keep_best,
+        class_weights=class_weights,
+        class_weight_power=class_weight_power,
+        tune_decision=tune_decision,
+        device=str(device),
+        seed=seed,
+    )
+    settings = config.to_dict() | _scalars(
+        lm=lm,
+        multi_label=multi_label,
+        label_delim=label_delim,
+        tune_threshold=tune_threshold,
+        progress=progress,
+        checkpoint_path=checkpoint_path,
+        resume=resume,
+    )
     start = time.time()
     device = resolve_device(device)
     if len(train_texts) != len(train_labels):
@@ -534,19 +334,11 @@ def train_classifier(
         raise ValueError("give both valid_texts and valid_labels, or neither")
     if bs < 2:
         raise ValueError(f"bs must be >= 2 (BatchNorm needs two examples), got {bs}")
-    splits = {"train": train_labels} | ({"valid": valid_labels} if valid_labels is not None else {})
-    splits = normalise_labels(splits, multi_label, label_delim, reference=label_names)
-    train_labels, valid_labels = splits["train"], splits.get("valid")
-    if label_names is None:
-        names = label_names_of(train_labels, multi_label, label_delim, sources)
-    else:
-        names = [str(n) for n in label_names]
-    y_train = encode_labels(train_labels, names, multi_label, "train", label_delim, sources)
-    y_valid = None
-    if valid_texts is not None:
-        if len(valid_texts) != len(valid_labels):
-            raise ValueError(f"{len(valid_texts)} validation texts but {len(valid_labels)} labels")
-        y_valid = encode_labels(valid_labels, names, multi_label, "valid", label_delim, sources)
+    if valid_texts is not None and len(valid_texts) != len(valid_labels):
+        raise ValueError(f"{len(valid_texts)} validation texts but {len(valid_labels)} labels")
+    names, y_train, y_valid = prepare_labels(
+        train_labels, valid_labels, multi_label, label_delim, label_names, sources
+    )
 
     # Texts -> ids with the language model's vocabulary.
     if vocab is not None and not isinstance(vocab, Vocab):
@@ -556,10 +348,9 @@ def train_classifier(
     torch.manual_seed(seed)
     if source is None:  # Table 7 "from scratch": no pretrained knowledge at all
         vocab = vocab or Vocab.build(train_tokens)
-        config = AWDLSTMConfig(len(vocab), **dict(scratch_sizes or {})).with_dropouts(
-            CLAS_DROPOUTS, drop_mult
-        )
-        model = ULMFiTClassifier(config, len(names), bptt, max_len)
+        sizes = dict(scratch_sizes or {})
+        arch = AWDLSTMConfig(len(vocab), **sizes).with_dropouts(CLAS_DROPOUTS, drop_mult)
+        model = ULMFiTClassifier(arch, len(names), bptt, max_len)
     else:
         model = build_classifier(source, len(names), vocab, drop_mult, bptt=bptt, max_len=max_len)
     model = model.to(device)
@@ -600,112 +391,79 @@ def train_classifier(
         raise ValueError("tune_decision needs valid_texts and valid_labels: it tunes on them")
     weights = None
     if class_weights == "balanced":
-        weights = torch.as_tensor(
-            balanced_class_weights(y_train, len(names), multi_label, class_weight_power),
-            dtype=torch.float32, device=device,
-        )  # fmt: skip
-    loss_fn = _loss_fn(multi_label, label_smoothing, weights)
+        w = balanced_class_weights(y_train, len(names), multi_label, class_weight_power)
+        weights = torch.as_tensor(w, dtype=torch.float32, device=device)
+    loss_fn = classification_loss(multi_label, label_smoothing, weights)
     result = ClassifierResult(model, vocab, names, multi_label, settings=settings)
     if weights is not None:
         result.class_weights = weights.cpu().tolist()
     n_epochs = sum(s.n_epochs for s in plan)
     # What must not change between an interrupted run and its resumption.
-    run = {"n_train": len(train_texts), "labels": names, "bs": bs, "seed": seed,
-           "plan": [[*s, x] for s, x in zip(plan, stage_lrs)], "keep_best": keep_best,
-           "class_weights": result.class_weights}  # fmt: skip
+    run_id = {
+        "n_train": len(train_texts),
+        "labels": names,
+        "bs": bs,
+        "seed": seed,
+        "plan": [[*s, x] for s, x in zip(plan, stage_lrs)],
+        "keep_best": keep_best,
+        "class_weights": result.class_weights,
+    }
     checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
-    saved = None  # what the checkpoint on disk holds
     best = None  # keep_best: {"epoch", "score", "state" (a CPU copy of the weights)}
     if resume and checkpoint_path is not None and checkpoint_path.is_file():
-        result.history, best = _resume(
-            checkpoint_path, run, model, optimizer, train_loader, vocab.itos, device
+        result.history, best = resume_classifier(
+            checkpoint_path, run_id, model, optimizer, train_loader, vocab.itos, device
         )
-        saved = f"epoch {len(result.history)} of {n_epochs}"
+
+    def step(batch) -> Step:
+        x, mask, y = (t.to(device) for t in (batch.x, batch.mask, batch.y))
+
+        def loss_and_reg(out):  # AR/TAR on the encoder's outputs, as fastai's classifier
+            reg = masked_ar_tar(out.raw_output, out.mask, alpha, beta) if alpha or beta else 0
+            return loss_fn(out.logits, y), reg
+
+        return train_step(model, (x, mask), loss_and_reg, optimizer, clip)
+
+    validate = None  # after each epoch: validation loss, accuracy, macro-F1
+    if valid_loader is not None:
+        validate = partial(validation_scores, model, valid_loader, y_valid, multi_label)
+    keeper = KeepBest(keep_best, result.history, best)
+    saver = ClasCheckpoint(
+        checkpoint_path, run_id, vocab, train_loader, result.history, device, keeper, n_epochs
+    )
     bar = make_progress(n_epochs * len(train_loader), "classifier", progress)
-    epoch = 0
+    recorder = EpochRecorder(result.history, groups, bar, keeper, validate, on_epoch)
+    finished = EpochCount(len(result.history))
+    where = lambda: f"after {finished.n} of {n_epochs} epochs"  # noqa: E731
+    earlier = 0  # epochs of the stages before this one
     try:
-        with sigterm_as_keyboard_interrupt():  # kill, timeout, pre-emption: as Ctrl-C
+        with stop_cleanly(where, checkpoint_path, lambda: saver.saved):
             for stage_no, stage in enumerate(plan):
                 freeze_to(groups, stage.freeze_to)
-                total = stage.n_epochs * len(train_loader)
                 scale = stage_lrs[stage_no] / lr  # a stage may set its own peak LR
+                total = stage.n_epochs * len(train_loader)  # a fresh schedule spans each stage
                 sched = Schedule(total, [x * scale for x in lrs], kind=schedule)
-                step = 0
-                for _ in range(stage.n_epochs):
-                    if epoch < len(result.history):  # resumed: this epoch is in the checkpoint
-                        step, epoch = step + len(train_loader), epoch + 1
-                        continue
-                    t0, loss_sum, n_seen = time.time(), 0.0, 0
-                    model.train()
-                    for batch in train_loader:
-                        mom = betas[0]  # Adam's beta1 plays momentum; one-cycle cycles it
-                        if schedule == "one_cycle":
-                            mom = one_cycle_moms(step, total, ONE_CYCLE_MOMS)
-                        for group, group_lr in zip(optimizer.param_groups, sched(step)):
-                            group["lr"], group["betas"] = group_lr, (mom, betas[1])
-                        x, mask, y = (t.to(device) for t in (batch.x, batch.mask, batch.y))
-                        out = model(x, mask)
-                        loss = loss_fn(out.logits, y)
-                        reg = 0
-                        if alpha or beta:
-                            reg = masked_ar_tar(out.raw_output, out.mask, alpha, beta)
-                        optimizer.zero_grad(set_to_none=True)
-                        (loss + reg).backward()
-                        trainable = [p for p in model.parameters() if p.grad is not None]
-                        if clip is not None:
-                            torch.nn.utils.clip_grad_norm_(trainable, clip)
-                        optimizer.step()
-                        step += 1
-                        loss_sum += loss.item() * len(y)
-                        n_seen += len(y)
-                        bar.update({"loss": loss_sum / n_seen, "step": step})
-                    record = {
-                        "epoch": epoch,
-                        "stage": stage_no,
-                        "freeze_to": stage.freeze_to,
-                        "trainable_groups": sum(
-                            any(p.requires_grad for m in g for p in m.parameters()) for g in groups
-                        ),
-                        "train_loss": loss_sum / max(n_seen, 1),
-                        "lrs": list(sched.lrs),
-                    }
-                    if valid_loader is not None:
-                        record.update(_validate(model, valid_loader, y_valid, multi_label))
-                    record["seconds"] = time.time() - t0
-                    result.history.append(record)
-                    if keep_best is not None:
-                        best = _track_best(best, keep_best, record, model)
-                    bar.epoch_end({k: v for k, v in record.items() if k != "lrs"})
-                    if on_epoch is not None:
-                        on_epoch(record, model, optimizer)
-                    epoch += 1
-                    if checkpoint_path is not None:
-                        _save_train_state(
-                            checkpoint_path,
-                            run,
-                            model,
-                            optimizer,
-                            train_loader,
-                            result,
-                            device,
-                            best,
-                        )
-                        saved = f"epoch {epoch} of {n_epochs}"
-    except KeyboardInterrupt as err:
-        where = f"after {epoch} of {n_epochs} epochs"
-        raise training_interrupted(err, where, checkpoint_path, saved) from None
+                moms = ONE_CYCLE_MOMS if schedule == "one_cycle" else None
+                done = min(max(len(result.history) - earlier, 0), stage.n_epochs)  # resumed
+                run = Run(
+                    model, optimizer, train_loader, stage.n_epochs, done * len(train_loader), done
+                )
+                recorder.stage(stage_no, stage, sched, earlier)
+                fit(run, step, [ScheduleLR(sched, betas, moms), recorder, finished, saver])
+                earlier += stage.n_epochs
     finally:
         bar.close()
         freeze_to(groups, 0)  # leave the model fully trainable, as a plain module would be
         model.eval()
 
+    best = keeper.best
     if best is not None:  # keep_best: back to the best epoch's weights
         model.load_state_dict(best["state"])
         result.best_epoch = int(best["epoch"])
     if multi_label:
         result.thresholds = [DEFAULT_THRESHOLD] * len(names)
     if valid_loader is not None:
-        probs = _probabilities(predict_logits(model, valid_loader), multi_label).cpu().numpy()
+        probs = probabilities(predict_logits(model, valid_loader), multi_label).cpu().numpy()
         if multi_label and (tune_threshold or tune_decision == "macro_f1"):
             result.thresholds = tune_thresholds(probs, y_valid)
         if not multi_label and tune_decision == "macro_f1":
@@ -717,232 +475,14 @@ def train_classifier(
     return result
 
 
-def _track_best(best: dict | None, metric: str, record: dict, model) -> dict | None:
-    """The new best (this epoch, with a CPU copy of its weights) if ``record`` ties or beats ``best``."""
-    score = float(record[metric])
-    if best is not None and KEEP_BEST_METRICS[metric](score, best["score"]) != score:
-        return best
-    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    return {"epoch": int(record["epoch"]), "score": score, "state": state}
-
-
-def _save_train_state(path, run, model, optimizer, loader, result, device, best=None) -> None:
-    """Write what resuming after this epoch needs (``train_classifier(checkpoint_path=...)``)."""
-    train_state = {
-        "run": run,
-        "history": result.history,
-        "loader_rng": loader.rng.bit_generator.state,  # the next epoch's shuffle
-        "rng": _rng_state(device),  # the next epoch's dropout masks
-        "best": best,  # keep_best's epoch, score and weights so far
-    }
-    extra = {"kind": TRAIN_STATE_KIND, "train_state": train_state}
-    ckpt.save_checkpoint(path, model, result.vocab.itos, model.config, optimizer, extra=extra)
-
-
-def _resume(path, run, model, optimizer, loader, itos, device) -> tuple[list[dict], dict | None]:
-    """Load the state ``_save_train_state`` wrote into the fresh run; return the history so far and
-    ``keep_best``'s best epoch so far."""
-    state = ckpt.load_checkpoint(path)
-    extra = state.get("extra") or {}
-    if extra.get("kind") != TRAIN_STATE_KIND:
-        raise ValueError(
-            f"{path} holds no classifier training state (kind {extra.get('kind')!r}); "
-            "resume from a file written by train_classifier(checkpoint_path=...)"
-        )
-    ts = extra["train_state"]
-    changed = [f"{k}: {ts['run'].get(k)!r} then, {v!r} now" for k, v in run.items()
-               if ts["run"].get(k) != v]  # fmt: skip
-    if changed:
-        raise ValueError(
-            f"{path} belongs to another run ({'; '.join(changed)}); resume with the same texts, "
-            "labels, epochs, bs and seed"
-        )
-    ckpt.load_into(model, state, itos, source=str(path))
-    optimizer.load_state_dict(state["optimizer"])
-    loader.rng.bit_generator.state = ts["loader_rng"]
-    _set_rng_state(ts["rng"], device)
-    return list(ts["history"]), ts.get("best")
-
-
-def balanced_class_weights(
-    y: np.ndarray, n_classes: int, multi_label: bool = False, power: float = CLASS_WEIGHT_POWER
-) -> np.ndarray:
-    """Smoothed inverse-frequency loss weights (``train_classifier(class_weights="balanced")``).
-
-    Single-label, ``n`` examples, ``k`` classes, ``n_c`` examples of class ``c``::
-
-        w_c = (n / (k * n_c)) ** power,  then scaled so that sum_c n_c w_c = n
-
-    i.e. the weights average 1 over the training examples, so the loss keeps its scale and the
-    learning rates tuned for plain cross-entropy still fit. ``power=1`` is scikit-learn's (and
-    ``baselines.LogisticRegression``'s) ``"balanced"``: every class then weighs as much as any
-    other in total. Why smooth (``power=0.5``, the square root): on GoEmotions' Ekman view full
-    inverse frequency weighs a disgust comment (1.3 % of them) 30 times a joy comment (38.5 %);
-    the few rare examples then dominate their batches, and a network that can memorise them learns
-    to over-predict their class. The square root moves part of the way (a ratio of about 5.4); the
-    experiments of issue 22 are to say whether 0.5 is right (``class_weight_power``). A class
-    without training examples counts as one. Returns ``(k,)``.
-
-    Multi-label (``y``: 0/1 rows, ``(n, k)``): each label is a two-class problem, absent vs
-    present, weighted by the same formula; returns ``(k, 2)``: ``[w_absent, w_present]`` per label
-    (their ratio is the ``pos_weight`` ``(n_absent / n_present) ** power``).
-    """
-    y = np.asarray(y)
-    if multi_label:
-        present = y.astype(bool).sum(0)
-        return np.stack([_balanced([len(y) - p, p], power) for p in present])
-    return _balanced(np.bincount(y.astype(int), minlength=n_classes), power)
-
-
-def _balanced(counts, power: float) -> np.ndarray:
-    """``balanced_class_weights``' formula for one set of class counts."""
-    counts = np.asarray(counts, dtype=np.float64)
-    n, k = counts.sum(), len(counts)
-    w = (n / (k * np.maximum(counts, 1))) ** power
-    return w * n / (counts * w).sum()
-
-
-def _loss_fn(multi_label: bool, label_smoothing: float = 0.0, weights: Tensor | None = None):
-    """The training loss: cross-entropy (softmax) or binary cross-entropy per label (sigmoids),
-    each example (each label, multi-label) weighted by ``weights`` (``balanced_class_weights``):
-    ``mean_i(w[y_i] * CE_i)``, not PyTorch's ``sum(w CE) / sum(w)``, so a batch of rare examples
-    weighs more than a batch of common ones, as in the TF-IDF baseline's weighted loss."""
-    if multi_label:
-        if weights is None:
-            return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y.float())
-
-        def weighted_bce(logits, y):
-            y = y.float()
-            w = weights[:, 0] * (1 - y) + weights[:, 1] * y  # (bs, k): absent or present weight
-            bce = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none")
-            return (w * bce).mean()
-
-        return weighted_bce
-    if weights is None:
-        return lambda logits, y: F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-
-    def weighted_ce(logits, y):
-        ce = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing, reduction="none")
-        return (weights[y] * ce).mean()
-
-    return weighted_ce
-
-
-def _probabilities(logits: Tensor, multi_label: bool) -> Tensor:
-    return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
-
-
-def _validate(model, loader, y_true, multi_label) -> dict[str, float]:
-    logits = predict_logits(model, loader)  # input order
-    y = torch.as_tensor(y_true, device=logits.device)
-    loss = float(_loss_fn(multi_label)(logits, y))  # plain cross-entropy, comparable across runs
-    probs = _probabilities(logits, multi_label).cpu().numpy()
-    m = metrics_from_probs(probs, y_true, None, multi_label)
-    return {"valid_loss": loss, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-
-
-def evaluate_classifier(
-    classifier: TextClassifier,
-    texts: Sequence[str],
-    labels: Sequence,
-    bs: int = 64,
-    split: str = "test",
-    label_delim: str = ",",
-    sources: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Accuracy, macro-F1, confusion matrix (single-label) of ``classifier`` on labelled texts.
-
-    Under the plain rule (argmax; 0.5 per label) as ``accuracy``, ``macro_f1``, ...; where the
-    classifier holds a tuned rule (single-label ``offsets``; multi-label ``thresholds``) also under
-    it, as ``accuracy_tuned``, ``macro_f1_tuned``, ... (``metrics.tuned_and_untuned``).
-    Labels are normalised to the classifier's names first (stripped, case variants merged with a
-    ``LabelWarning``); labels it was not trained on are an error naming them and the split.
-    """
-    labels = normalise_labels({split: labels}, classifier.multi_label, label_delim,
-                              reference=classifier.label_names)[split]  # fmt: skip
-    y = encode_labels(labels, classifier.label_names, classifier.multi_label, split, label_delim,
-                      sources)  # fmt: skip
-    probs = classifier.predict_proba(list(texts), bs).numpy()
-    return tuned_and_untuned(
-        probs, y, classifier.label_names, classifier.multi_label, classifier.thresholds,
-        classifier.offsets,
-    )  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------------
-# Stages 2 + 3
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class PipelineResult:
-    """``classifier``: the stage-3 result; ``lm``: the stage-2 ``LMResult`` (None if skipped)."""
-
-    classifier: ClassifierResult
-    lm: Any = None
-    seconds: float = 0.0
-
-
-def ulmfit_pipeline(
-    train_df,
-    valid_df=None,
-    pretrained: str | Path | tuple[LanguageModel, Sequence[str]] | None = None,
-    finetune_lm: bool = True,
-    *,
-    text_col: str = "text",
-    label_col: str = "label",
-    lm_options: Mapping[str, Any] | None = None,
-    lm_extra_texts: Sequence[str] | None = None,
-    lm_out_dir: str | Path | None = None,
-    min_freq: int = 3,
-    progress: bool = True,
-    device: str = "auto",
-    **classifier_options: Any,
-) -> PipelineResult:
-    """ULMFiT stages 2 and 3 on DataFrames (columns ``text_col``, ``label_col``).
-
-    Stage 2 (``finetune_lm=True``, ULMFiT §3.2): ``lm_recipes.finetune_lm`` extends the pretrained
-    vocabulary with the training texts' new words (count >= ``min_freq``), moves the embeddings
-    (new words start at the mean vector) and fine-tunes the LM on the training texts (plus
-    ``lm_extra_texts``, e.g. unlabelled ones), validating on ``valid_df``'s texts. ``lm_options``
-    go to ``finetune_lm`` (``epochs``, ``lr``, ``max_tokens``, ...).
-    Without stage 2 (Table 6 "no LM fine-tuning"), the vocabulary is extended and the embeddings
-    moved the same way, but the LM is not trained on the target texts.
-    ``pretrained``: a registry name, a fastai folder/archive, one of our LM checkpoints, a loaded
-    ``(model, itos)``, or ``None`` for ``pretrained.course_model()``.
-    Stage 3: ``train_classifier(...)`` with ``classifier_options`` (``epochs``, ``lr``, ``bs``,
-    ``multi_label``, ``seed``, the ablation switches, ...).
-    """
-    from . import lm_recipes
-    from .pretrained import course_model, match_embeddings
-
-    start = time.time()
-    if pretrained is None:  # the course's model: general-fwd where present, else wt103-fwd
-        pretrained = course_model()
-    train_texts = train_df[text_col].astype(str).tolist()
-    valid_texts = valid_df[text_col].astype(str).tolist() if valid_df is not None else None
-    lm_texts = train_texts + list(lm_extra_texts or [])
-    lm_result = None
-    if finetune_lm:
-        options = dict(progress=progress, device=device, min_freq=min_freq) | dict(lm_options or {})
-        options.setdefault("seed", classifier_options.get("seed", 0))
-        lm_result = lm_recipes.finetune_lm(
-            pretrained, lm_texts, valid_texts, out_dir=lm_out_dir, **options
-        )
-        lm = lm_result
-    else:
-        if isinstance(pretrained, tuple):
-            old_model, old_itos = pretrained
-        else:
-            old_model, old_itos = lm_recipes.load_lm(pretrained)
-        vocab = lm_recipes.finetune_vocab(old_itos, tokenize_texts(lm_texts), min_freq)
-        lm = (match_embeddings(old_model, list(old_itos), vocab.itos), vocab.itos)
-    valid_labels = valid_df[label_col].tolist() if valid_df is not None else None
-    clas = train_classifier(
-        train_texts, train_df[label_col].tolist(), valid_texts, valid_labels, lm=lm,
-        progress=progress, device=device, **classifier_options,
-    )  # fmt: skip
-    return PipelineResult(clas, lm_result, time.time() - start)
+def _scalars(**options: Any) -> dict[str, Any]:
+    """The options of a run that are plain values (paths as text), to record in its settings."""
+    out = {}
+    for key, value in options.items():
+        value = str(value) if isinstance(value, Path) else value
+        if value is None or isinstance(value, (int, float, str, bool)):
+            out[key] = value
+    return out
 
 
 __all__ = [
@@ -950,13 +490,7 @@ __all__ = [
     "CLAS_BS",
     "CLAS_EPOCHS",
     "ClassifierResult",
-    "PipelineResult",
-    "accuracy",
     "confusion_matrix",
-    "f1_per_class",
-    "macro_f1",
-    "multilabel_counts",
-    "multilabel_metrics",
     "tune_thresholds",
     "tune_class_offsets",
     "tuned_and_untuned",
@@ -970,5 +504,4 @@ __all__ = [
     "train_classifier",
     "metrics_from_probs",
     "evaluate_classifier",
-    "ulmfit_pipeline",
 ]

@@ -42,21 +42,18 @@ Reference: fastai v2 ``SentenceEncoder``, ``masked_concat_pool``, ``PoolingLinea
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from ulmfit_lesson.language_model import LanguageModel
-
 from .awd_lstm import AWDLSTM
-from .config import CLAS_DROPOUTS, AWDLSTMConfig
+from .config import BPTT, CLAS_DROPOUTS, AWDLSTMConfig
+from .integrity import check_fits
+from .model_source import resolve
 from .schedules import clas_layer_groups
 
-BPTT = 70  # ULMFiT §4.1: "BPTT batch size of 70"
 MAX_LEN_CHUNKS = 20  # fastai v0.7 train_clas.py: max_seq = 20 * bptt (1400 tokens)
 HEAD_HIDDEN = 50  # ULMFiT §4.1: "a hidden layer of size 50" in the classifier head
 HEAD_LAST_P = 0.1  # fastai: dropout before the last linear layer (``ps=[0.1]``, not scaled)
@@ -298,45 +295,6 @@ class ULMFiTClassifier(nn.Module):
 # ----------------------------------------------------------------------------- building from an LM
 
 
-def _source_state(source) -> tuple[dict[str, Tensor], dict | None, str, list[str] | None]:
-    """Encoder state dict (AWDLSTM keys), config if known, a name for messages, itos if known."""
-    if isinstance(source, LanguageModel):
-        return source.encoder.state_dict(), source.config.to_dict(), "the language model", None
-    if isinstance(source, AWDLSTM):
-        return source.state_dict(), source.config.to_dict(), "the encoder", None
-    if isinstance(source, ULMFiTClassifier):
-        return (
-            source.encoder.state_dict(),
-            source.config.to_dict(),
-            "the classifier's encoder",
-            None,
-        )
-    if isinstance(source, (str, Path)):
-        from .checkpoint import load_checkpoint
-
-        path = Path(source)
-        if path.is_dir():  # a recipe's output folder: its encoder (or whole LM, or classifier)
-            names = ("encoder.pt", "lm.pt", "classifier.pt")
-            found = [path / n for n in names if (path / n).is_file()]
-            if not found:
-                raise FileNotFoundError(f"{path} holds none of {', '.join(names)}")
-            path = found[0]
-        ckpt = load_checkpoint(path)
-        state = _source_state(ckpt["model"])[0]
-        fields = {f.name for f in dataclasses.fields(AWDLSTMConfig)}
-        config = {k: v for k, v in (ckpt.get("config") or {}).items() if k in fields} or None
-        return state, config, str(path), ckpt.get("itos")
-    if isinstance(source, Mapping):
-        state = dict(source)
-        if any(k.startswith("encoder.rnns.") for k in state):  # a LanguageModel state dict
-            state = {k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")}
-        return state, None, "the state dict", None
-    raise TypeError(
-        "encoder_source must be a LanguageModel, an AWDLSTM, a state dict or a checkpoint path, "
-        f"got {type(source).__name__}"
-    )
-
-
 def _sizes_from_state(state: Mapping[str, Tensor]) -> dict[str, int]:
     if "encoder.weight" not in state:
         raise ValueError(
@@ -362,8 +320,9 @@ def build_classifier(
     """A classifier whose encoder is a copy of the (fine-tuned) language model's.
 
     Args:
-        encoder_source: a ``LanguageModel``, an ``AWDLSTM``, a state dict of either, or a checkpoint
-            path (read by ``checkpoint.load_checkpoint``).
+        encoder_source: anything ``model_source.resolve`` accepts: a ``LanguageModel``, an
+            ``AWDLSTM``, a state dict of either, a checkpoint or run folder, a registry name, or
+            the ``ModelSource`` it returns (then nothing is read again).
         n_classes: the number of outputs.
         vocab: optional; the vocabulary the texts will be numericalized with (a ``Vocab``, an
             ``itos`` list or its size). It must be the language model's: checked.
@@ -375,7 +334,13 @@ def build_classifier(
     vocabulary would silently pair every word with another word's embedding).
     Paper: ULMFiT §3.3: the classifier is the fine-tuned LM plus two linear blocks.
     """
-    state, config_dict, name, source_itos = _source_state(encoder_source)
+    source = resolve(encoder_source)
+    state, config_dict, name, source_itos = (
+        source.encoder_state,
+        source.config,
+        source.name,
+        source.itos,
+    )
     found = _sizes_from_state(state)
     # The source's config knows its padding id; the sizes are read off the weights themselves.
     base = AWDLSTMConfig(**{**(config_dict or {}), **found})
@@ -402,19 +367,7 @@ def build_classifier(
             raise ValueError(f"architecture mismatch: {name} has {key}={found[key]}, asked {want}")
     config = base.with_dropouts(dict(dropouts or CLAS_DROPOUTS), drop_mult)
     model = ULMFiTClassifier(config, n_classes, bptt, max_len, head_hidden)
-    expected = {k: tuple(v.shape) for k, v in model.encoder.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    problems = [f"missing {k} {expected[k]}" for k in expected if k not in got]
-    problems += [f"unexpected {k} {got[k]}" for k in got if k not in expected]
-    problems += [
-        f"{k}: source {got[k]}, classifier {expected[k]}"
-        for k in expected
-        if k in got and got[k] != expected[k]
-    ]
-    if problems:
-        raise ValueError(
-            f"{name} does not fit the classifier's encoder:\n  " + "\n  ".join(problems)
-        )
+    check_fits(model.encoder.state_dict(), state, name, "the classifier's encoder")
     model.encoder.load_state_dict(state, strict=True)
     return model
 

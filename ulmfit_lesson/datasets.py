@@ -65,9 +65,15 @@ def load_poem_sentiment(
     path = _file("poem_sentiment", f"{_split(split, ('train', 'dev', 'test'))}.tsv", data_dir)
     # Verses contain stray quotes (e.g. `"o dear!`): QUOTE_NONE stops them swallowing later lines.
     df = pd.read_csv(
-        path, sep="\t", header=None, names=["id", "text", "label"], quoting=csv.QUOTE_NONE,
-        dtype={"id": int, "text": str, "label": int}, keep_default_na=False, encoding="utf-8",
-    )  # fmt: skip
+        path,
+        sep="\t",
+        header=None,
+        names=["id", "text", "label"],
+        quoting=csv.QUOTE_NONE,
+        dtype={"id": int, "text": str, "label": int},
+        keep_default_na=False,
+        encoding="utf-8",
+    )
     unknown = sorted(set(df["label"]) - set(POEM_LABELS))
     if unknown:
         raise ValueError(f"{path}: unexpected label values {unknown}")
@@ -106,9 +112,14 @@ def load_goemotions(
     names = goemotions_labels(data_dir)
     # Some texts are CSV-quoted ("..." with "" inside): pandas' default quoting undoes that.
     df = pd.read_csv(
-        path, sep="\t", header=None, names=["text", "ids", "id"], dtype=str,
-        keep_default_na=False, encoding="utf-8",
-    )  # fmt: skip
+        path,
+        sep="\t",
+        header=None,
+        names=["text", "ids", "id"],
+        dtype=str,
+        keep_default_na=False,
+        encoding="utf-8",
+    )
     ids = [[int(i) for i in s.split(",")] for s in df["ids"].tolist()]
     df["labels"] = [[names[i] for i in row] for row in ids]
     if view == "multilabel":

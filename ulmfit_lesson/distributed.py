@@ -1,4 +1,4 @@
-"""Devices and data-parallel training: one process per GPU under ``torchrun``.
+"""Devices, mixed precision, and data-parallel training: one process per GPU under ``torchrun``.
 
 Not part of ULMFiT's method; here so that stage 1 on a large corpus can use several GPUs.
 ``torchrun --nproc_per_node N`` starts N copies of the same script and tells each its ``RANK``,
@@ -6,10 +6,10 @@ Not part of ULMFiT's method; here so that stage 1 on a large corpus can use seve
 
 1. ``init_distributed`` joins the process group (NCCL on GPUs, gloo on CPUs) and picks this
    process's GPU (``resolve_device``);
-2. ``fit_lm`` wraps the model in ``DistributedDataParallel``, which averages the gradients over the
-   processes during ``backward``, so every copy takes the same optimizer step;
-3. :class:`RankSlice` gives each process its own rows of every batch;
-4. ``_all_reduce_sum`` adds up losses and token counts over the processes for the metrics.
+2. ``data_parallel`` (called by ``fit_lm``) wraps the model in ``DistributedDataParallel``, which
+   averages the gradients over the processes during ``backward``, so every copy takes the same
+   optimizer step, and :class:`RankSlice` gives each process its own rows of every batch;
+3. ``all_reduce_sum`` adds up losses and token counts over the processes for the metrics.
 
 In a single process (no ``torchrun``) all of this is a no-op: ``world_info()`` is ``(0, 1)``.
 
@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from .lm_loader import LMBatch, LMLoader
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -36,6 +40,23 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return torch.device("cpu")
+
+
+def autocast(device: torch.device, amp: str | None):
+    """The mixed-precision context for ``amp`` (``None``: plain float32).
+
+    Only on GPUs: PyTorch's CPU autocast has no bf16/fp16 LSTM kernel on most CPUs (oneDNN fails
+    with "could not create a primitive descriptor"), and a CPU gains little from it anyway.
+    """
+    if amp is None:
+        return nullcontext()
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+    if device.type != "cuda":
+        raise ValueError(
+            f"amp={amp!r} (mixed precision) needs a GPU; on the {device.type} leave amp=None"
+        )
+    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
 
 
 def world_info() -> tuple[int, int]:
@@ -104,7 +125,7 @@ class RankSlice:
             yield LMBatch(b.x[self.rows], b.y[self.rows], b.seq_len, b.lr_scale)
 
 
-def _all_reduce_sum(values: Sequence[float], device: torch.device) -> list[float]:
+def all_reduce_sum(values: Sequence[float], device: torch.device) -> list[float]:
     """Sum ``values`` over all processes (a no-op in a single process)."""
     if world_info()[1] == 1:
         return list(values)
@@ -113,4 +134,32 @@ def _all_reduce_sum(values: Sequence[float], device: torch.device) -> list[float
     return t.tolist()
 
 
-__all__ = ["RankSlice", "init_distributed", "resolve_device", "world_info"]
+def data_parallel(model: nn.Module, loader, valid_loader, device: torch.device):
+    """Under ``torchrun``: ``(model in DistributedDataParallel, this process's share of loader,
+    of valid_loader)``; in a single process, all three as they are.
+
+    Every process shuffles the same way: rank 0's loader seed is broadcast to the others.
+    """
+    rank, world = world_info()
+    if world == 1:
+        return model, loader, valid_loader
+    if isinstance(loader, LMLoader):
+        seed_t = torch.tensor([loader.seed], dtype=torch.long, device=device)
+        dist.broadcast(seed_t, 0)  # one shuffle and one set of BPTT lengths for every process
+        loader.seed = int(seed_t.item())
+        loader = RankSlice(loader, rank, world)
+    if isinstance(valid_loader, LMLoader):
+        valid_loader = RankSlice(valid_loader, rank, world)
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids), loader, valid_loader
+
+
+__all__ = [
+    "RankSlice",
+    "all_reduce_sum",
+    "autocast",
+    "data_parallel",
+    "init_distributed",
+    "resolve_device",
+    "world_info",
+]

@@ -2,10 +2,10 @@
 
 A long run gets stopped: Ctrl-C in a terminal or notebook (SIGINT, which Python turns into
 ``KeyboardInterrupt``), or SIGTERM from ``kill``, ``timeout``, a batch scheduler or ``torchrun``.
-``fit_lm`` and ``train_classifier`` run their loop inside :func:`sigterm_as_keyboard_interrupt`, so
-both signals unwind the same way, and turn the interrupt into a :class:`TrainingInterrupted` made by
-:func:`training_interrupted`: what stopped training, how far it got, and which checkpoint to resume
-from. Nothing is saved at the moment of the interrupt (a step may be half done); the last checkpoint
+``fit_lm`` and ``train_classifier`` run their loop inside :func:`stop_cleanly`: there both signals
+unwind the same way (:func:`sigterm_as_keyboard_interrupt`) and become a :class:`TrainingInterrupted`
+made by :func:`training_interrupted`: what stopped training, how far it got, and which checkpoint to
+resume from. Nothing is saved at the moment of the interrupt (a step may be half done); the last checkpoint
 is whole because every write is atomic (``checkpoint.py``), and ``resume=True`` continues from it.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,4 +68,25 @@ def training_interrupted(
     )
 
 
-__all__ = ["TrainingInterrupted", "sigterm_as_keyboard_interrupt", "training_interrupted"]
+@contextmanager
+def stop_cleanly(
+    progress: Callable[[], str], checkpoint_path: Path | None, saved: Callable[[], str | None]
+):
+    """Run a training loop so that Ctrl-C and SIGTERM end it with a :class:`TrainingInterrupted`.
+
+    ``progress`` and ``saved`` are asked at the moment of the interrupt (see
+    :func:`training_interrupted`): how far training got, and what the last checkpoint holds.
+    """
+    try:
+        with sigterm_as_keyboard_interrupt():  # kill, timeout, pre-emption: as Ctrl-C
+            yield
+    except KeyboardInterrupt as err:
+        raise training_interrupted(err, progress(), checkpoint_path, saved()) from None
+
+
+__all__ = [
+    "TrainingInterrupted",
+    "sigterm_as_keyboard_interrupt",
+    "stop_cleanly",
+    "training_interrupted",
+]

@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .config import BPTT, BS
+
 # AWD-LSTM §4.1 / salesforce main.py: the base length is bptt with probability 0.95, else bptt/2,
 # then perturbed by N(0, 5) and floored at 5 tokens.
 BPTT_FULL_PROB = 0.95
@@ -80,6 +82,8 @@ def sample_bptt_lengths(
     *,
     variable: bool = True,
     max_len_cap: int | None = None,
+    p_full: float = BPTT_FULL_PROB,
+    sd: float = BPTT_SD,
 ) -> list[int]:
     """The window lengths of one epoch over streams of ``n_tokens_per_stream`` input tokens.
 
@@ -90,6 +94,8 @@ def sample_bptt_lengths(
         variable: sample the lengths (training) or use fixed ``bptt`` windows (evaluation).
         max_len_cap: optional upper bound on each length (salesforce ``finetune.py`` uses ``bptt + 10``
             to keep memory bounded).
+        p_full: the probability of a full-length base (``bptt``; otherwise ``bptt / 2``).
+        sd: the standard deviation of the normal noise added to the base length.
 
     Returns:
         Lengths summing exactly to ``n_tokens_per_stream``; the last one is whatever remains.
@@ -111,8 +117,8 @@ def sample_bptt_lengths(
     lengths, i = [], 0
     while i < n_tokens_per_stream:
         if variable:
-            base = bptt if rng.random() < BPTT_FULL_PROB else bptt / 2
-            seq_len = max(MIN_SEQ_LEN, int(rng.normal(base, BPTT_SD)))
+            base = bptt if rng.random() < p_full else bptt / 2
+            seq_len = max(MIN_SEQ_LEN, int(rng.normal(base, sd)))
             if max_len_cap is not None:
                 seq_len = min(seq_len, max_len_cap)
         else:
@@ -171,8 +177,8 @@ class LMLoader:
     def __init__(
         self,
         docs: Sequence[Tensor | Sequence[int]],
-        bs: int = 64,
-        bptt: int = 70,
+        bs: int = BS,
+        bptt: int = BPTT,
         shuffle: bool = True,
         backwards: bool = False,
         variable_bptt: bool = True,

@@ -48,20 +48,19 @@ import torch
 from ulmfit_lesson.language_model import LanguageModel, build_language_model
 
 from . import checkpoint as ckpt
-from .config import LM_DROPOUTS
+from .config import LM_DROPOUTS, PRETRAIN_LM, LMTrainConfig, scaled_dropouts
 from .distributed import RankSlice, resolve_device, world_info
 from .lm_loader import LMLoader
 from .pretrained import load_fastai_lm, match_embeddings
 from .schedules import discriminative_lrs, freeze_to
 from .tokenizer import tokenize_texts
-from .train import GRAD_CLIP, WEIGHT_DECAY, History, LMMetrics, evaluate_lm, fit_lm
-from .vocab import Vocab
+from .train import History, LMMetrics, evaluate_lm, fit_lm
+from .vocab import MAX_VOCAB, MIN_FREQ, Vocab, unk_rate
 
-MIN_FREQ = 3  # fastai make_vocab / TextBlock defaults
-MAX_VOCAB = 60_000
-FINETUNE_DROP_MULT = 0.3  # fastbook ch. 10: language_model_learner(..., drop_mult=0.3)
-FROZEN_LR = 2e-2  # fastbook ch. 10: the frozen epoch, fit_one_cycle(1, 2e-2)
-FINETUNE_LR = 4e-3  # ULMFiT §4.1: "a base learning rate of 0.004 ... for fine-tuning the LM"
+FINETUNE = LMTrainConfig()  # stage 2's settings (config.py: ULMFiT §4.1, fastbook ch. 10)
+FINETUNE_DROP_MULT = FINETUNE.drop_mult
+FROZEN_LR = FINETUNE.frozen_lr
+FINETUNE_LR = FINETUNE.lr
 
 
 @dataclass
@@ -106,10 +105,11 @@ def load_lm(
     ``'general-fwd'``, a fastai folder or archive). Dropouts: ``LM_DROPOUTS`` times ``drop_mult``.
     """
     path = Path(source)
-    file = path / "lm.pt" if path.is_dir() and (path / "lm.pt").is_file() else path
+    file = path / ckpt.LM_FILE if (path / ckpt.LM_FILE).is_file() else path
     if file.is_file() and file.suffix == ".pt":
-        overrides = {k: v * drop_mult for k, v in (dropouts or LM_DROPOUTS).items()}
-        model, itos = ckpt.load_language_model(file, **overrides)
+        model, itos = ckpt.load_language_model(
+            file, **scaled_dropouts(dropouts or LM_DROPOUTS, drop_mult)
+        )
         if itos is None:
             raise ValueError(f"{file} has no vocabulary (itos); it cannot be used as an LM")
         return model, itos
@@ -129,30 +129,35 @@ def cap_tokens(docs: list[list[str]], max_tokens: int | None) -> list[list[str]]
     return out
 
 
-def unk_rate(docs: Sequence[Sequence[str]], vocab: Vocab | Sequence[str]) -> float:
-    """Share of the tokens of ``docs`` that the vocabulary does not know (they become ``xxunk``).
-
-    Counted over every token the model would read, markers (``xxbos``, ``xxmaj``) included; a literal
-    ``xxunk`` already in the text (WikiText's ``<unk>``) counts as unknown (``Vocab.unk_rate``).
-    """
-    vocab = vocab if isinstance(vocab, Vocab) else Vocab(list(vocab))
-    return vocab.unk_rate(list(docs))
-
-
 def numericalize(docs: Sequence[Sequence[str]], vocab: Vocab) -> list[torch.Tensor]:
     """Token lists -> 1-D LongTensors of ids (unknown tokens -> 0, ``xxunk``)."""
     return [torch.as_tensor(vocab.numericalize(list(d)), dtype=torch.long) for d in docs]
 
 
-def _settings(arguments: dict[str, Any]) -> dict[str, Any]:
-    """A recipe's scalar arguments (not the texts), to record with its results."""
-    out = {}
-    for key, value in arguments.items():
+def _settings(config: LMTrainConfig, **options: Any) -> dict[str, Any]:
+    """What a recipe records with its results: the training settings and its other scalar options
+    (the pretrained model's name, ``out_dir``, ...; not texts or loaded models)."""
+    out = config.to_dict()
+    for key, value in options.items():
         if isinstance(value, Path):
             value = str(value)
         if value is None or isinstance(value, (int, float, str, bool)):
             out[key] = value
     return out
+
+
+def _fit_options(config: LMTrainConfig, device) -> dict[str, Any]:
+    """``fit_lm``'s keyword arguments that the training settings give."""
+    return dict(
+        schedule=config.schedule,
+        wd=config.wd,
+        clip=config.clip,
+        betas=config.betas,
+        alpha=config.alpha,
+        beta=config.beta,
+        device=device,
+        amp=config.amp,
+    )
 
 
 def _valid_loader(ids: list[torch.Tensor], bs: int, bptt: int, backwards: bool = False) -> Any:
@@ -172,10 +177,12 @@ def _save_outputs(result: LMResult, out_dir: Path) -> None:
     summary = result.summary()
     history = [h.to_plain() for h in result.histories]
     extra = {"kind": "language_model", "history": history, "summary": summary}
-    ckpt.save_checkpoint(out_dir / "lm.pt", result.model, result.vocab.itos, extra=extra)
+    ckpt.save_checkpoint(out_dir / ckpt.LM_FILE, result.model, result.vocab.itos, extra=extra)
     extra = {"kind": "encoder", "summary": summary}
     model, itos = result.model, result.vocab.itos
-    ckpt.save_checkpoint(out_dir / "encoder.pt", model.encoder, itos, model.config, extra=extra)
+    ckpt.save_checkpoint(
+        out_dir / ckpt.ENCODER_FILE, model.encoder, itos, model.config, extra=extra
+    )
     result.vocab.save(out_dir / "vocab.json")
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
@@ -189,14 +196,14 @@ def pretrain_lm(
     texts: Sequence[str],
     valid_texts: Sequence[str] | None = None,
     *,
-    epochs: int = 1,
-    bs: int = 64,
-    bptt: int = 70,
-    lr: float = 5e-3,
-    schedule: str = "one_cycle",
-    wd: float = 0.1,
-    clip: float | None = GRAD_CLIP,
-    drop_mult: float = 1.0,
+    epochs: int = PRETRAIN_LM.epochs,
+    bs: int = PRETRAIN_LM.bs,
+    bptt: int = PRETRAIN_LM.bptt,
+    lr: float = PRETRAIN_LM.lr,
+    schedule: str = PRETRAIN_LM.schedule,
+    wd: float = PRETRAIN_LM.wd,
+    clip: float | None = PRETRAIN_LM.clip,
+    drop_mult: float = PRETRAIN_LM.drop_mult,
     emb_size: int = 400,
     hidden_size: int = 1152,
     n_layers: int = 3,
@@ -221,19 +228,48 @@ def pretrain_lm(
     the training state is saved there after each epoch (``train_state.pt``; also every
     ``save_every`` steps), and ``resume=True`` continues an interrupted run. Under ``torchrun`` ``bs`` is per process (see ``distributed.RankSlice``).
     """
-    settings = _settings(locals())
-    start = time.time()
     rank, world = world_info()
     device = resolve_device(device)
-    settings.update(device=str(device), world_size=world)
+    config = PRETRAIN_LM.replace(
+        epochs=epochs,
+        bs=bs,
+        bptt=bptt,
+        lr=lr,
+        schedule=schedule,
+        wd=wd,
+        clip=clip,
+        drop_mult=drop_mult,
+        device=str(device),
+        amp=amp,
+        seed=seed,
+    )
+    settings = _settings(
+        config,
+        emb_size=emb_size,
+        hidden_size=hidden_size,
+        n_layers=n_layers,
+        min_freq=min_freq,
+        max_vocab=max_vocab,
+        max_tokens=max_tokens,
+        backwards=backwards,
+        out_dir=out_dir,
+        resume=resume,
+        save_every=save_every,
+        progress=progress,
+        world_size=world,
+    )
+    start = time.time()
     train_tokens = cap_tokens(tokenize_texts(texts), max_tokens)
     valid_tokens = cap_tokens(tokenize_texts(valid_texts), max_tokens) if valid_texts else None
     vocab = Vocab.build(train_tokens, min_freq=min_freq, max_vocab=max_vocab)
     torch.manual_seed(seed)
     model = build_language_model(
-        len(vocab.itos), drop_mult=drop_mult, emb_size=emb_size, hidden_size=hidden_size,
+        len(vocab.itos),
+        drop_mult=drop_mult,
+        emb_size=emb_size,
+        hidden_size=hidden_size,
         n_layers=n_layers,
-    )  # fmt: skip
+    )
     train_ids = numericalize(train_tokens, vocab)
     loader = LMLoader(train_ids, bs * world, bptt, backwards=backwards, seed=seed)
     valid = None
@@ -249,11 +285,19 @@ def pretrain_lm(
         result.before = evaluate_lm(model, valid, device=device, amp=amp)
     out = Path(out_dir) if out_dir is not None else None
     history = fit_lm(
-        model, loader, epochs, lr, schedule=schedule, wd=wd, clip=clip, valid_loader=valid,
-        device=device, amp=amp, progress=progress, seed=seed, itos=vocab.itos,
-        checkpoint_path=out / "train_state.pt" if out is not None else None, resume=resume,
+        model,
+        loader,
+        epochs,
+        lr,
+        **_fit_options(config, device),
+        valid_loader=valid,
+        progress=progress,
+        seed=seed,
+        itos=vocab.itos,
+        checkpoint_path=out / "train_state.pt" if out is not None else None,
+        resume=resume,
         save_every=save_every,
-    )  # fmt: skip
+    )
     history.stage = "pretraining"
     result.histories.append(history)
     if valid is not None:
@@ -285,17 +329,17 @@ def finetune_lm(
     texts: Sequence[str],
     valid_texts: Sequence[str] | None = None,
     *,
-    frozen_epochs: int = 1,
-    frozen_lr: float = FROZEN_LR,
-    epochs: int = 4,
-    lr: float = FINETUNE_LR,
-    schedule: str = "stlr",
-    bs: int = 64,
-    bptt: int = 70,
+    frozen_epochs: int = FINETUNE.frozen_epochs,
+    frozen_lr: float = FINETUNE.frozen_lr,
+    epochs: int = FINETUNE.epochs,
+    lr: float = FINETUNE.lr,
+    schedule: str = FINETUNE.schedule,
+    bs: int = FINETUNE.bs,
+    bptt: int = FINETUNE.bptt,
     valid_bs: int | None = None,
-    wd: float = WEIGHT_DECAY,
-    clip: float | None = GRAD_CLIP,
-    drop_mult: float = FINETUNE_DROP_MULT,
+    wd: float = FINETUNE.wd,
+    clip: float | None = FINETUNE.clip,
+    drop_mult: float = FINETUNE.drop_mult,
     min_freq: int = MIN_FREQ,
     max_tokens: int | None = None,
     backwards: bool = False,
@@ -321,10 +365,33 @@ def finetune_lm(
     The ``unk_rates`` of the result: ``train_pretrained_vocab``, ``train_finetune_vocab`` (and the same
     for ``valid``): the share of tokens that are ``xxunk`` before and after extending the vocabulary.
     """
-    settings = _settings(locals())
-    start = time.time()
     device = resolve_device(device)
-    settings["device"] = str(device)
+    config = FINETUNE.replace(
+        frozen_epochs=frozen_epochs,
+        frozen_lr=frozen_lr,
+        epochs=epochs,
+        lr=lr,
+        schedule=schedule,
+        bs=bs,
+        bptt=bptt,
+        wd=wd,
+        clip=clip,
+        drop_mult=drop_mult,
+        device=str(device),
+        amp=amp,
+        seed=seed,
+    )
+    settings = _settings(
+        config,
+        pretrained=pretrained,
+        valid_bs=valid_bs,
+        min_freq=min_freq,
+        max_tokens=max_tokens,
+        backwards=backwards,
+        out_dir=out_dir,
+        progress=progress,
+    )
+    start = time.time()
     if isinstance(pretrained, tuple):
         old_model, old_itos = pretrained
     else:
@@ -348,10 +415,9 @@ def finetune_lm(
         valid_ids = numericalize(valid_tokens, vocab)
         valid = _valid_loader(valid_ids, valid_bs or bs, bptt, backwards)
         result.before = evaluate_lm(model, valid, device=device, amp=amp)
-    common = dict(
-        schedule=schedule, wd=wd, clip=clip, valid_loader=valid, device=device, amp=amp,
-        progress=progress, itos=vocab.itos,
-    )  # fmt: skip
+    common = _fit_options(config, device) | dict(
+        valid_loader=valid, progress=progress, itos=vocab.itos
+    )
     groups = model.groups
     torch.manual_seed(seed)
     if frozen_epochs:

@@ -1,4 +1,5 @@
-"""Losses: next-token cross-entropy, and AR/TAR activation regularisation (AWD-LSTM §4.6).
+"""Losses: next-token cross-entropy, AR/TAR activation regularisation (AWD-LSTM §4.6), and the
+classifier's (weighted) cross-entropy.
 
 AR (activation regularisation) penalises large activations: ``alpha * mean(h_dropped ** 2)``.
 TAR (temporal activation regularisation) penalises fast changes between consecutive time steps:
@@ -12,8 +13,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-AR_ALPHA = 2.0
-TAR_BETA = 1.0
+from .config import AR_ALPHA, TAR_BETA
 
 
 def lm_loss(logits: Tensor, y: Tensor) -> Tensor:
@@ -55,3 +55,31 @@ def masked_ar_tar(
     n_pairs = pairs.sum() * h.size(-1)
     tar = ((h[:, 1:] - h[:, :-1]).pow(2) * pairs).sum() / n_pairs.clamp_min(1)
     return alpha * ar + beta * tar
+
+
+def classification_loss(
+    multi_label: bool, label_smoothing: float = 0.0, weights: Tensor | None = None
+):
+    """The training loss: cross-entropy (softmax) or binary cross-entropy per label (sigmoids),
+    each example (each label, multi-label) weighted by ``weights`` (``balanced_class_weights``):
+    ``mean_i(w[y_i] * CE_i)``, not PyTorch's ``sum(w CE) / sum(w)``, so a batch of rare examples
+    weighs more than a batch of common ones, as in the TF-IDF baseline's weighted loss."""
+    if multi_label:
+        if weights is None:
+            return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y.float())
+
+        def weighted_bce(logits, y):
+            y = y.float()
+            w = weights[:, 0] * (1 - y) + weights[:, 1] * y  # (bs, k): absent or present weight
+            bce = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none")
+            return (w * bce).mean()
+
+        return weighted_bce
+    if weights is None:
+        return lambda logits, y: F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+
+    def weighted_ce(logits, y):
+        ce = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing, reduction="none")
+        return (weights[y] * ce).mean()
+
+    return weighted_ce

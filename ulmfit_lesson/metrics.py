@@ -87,7 +87,7 @@ def multilabel_counts(y_true: np.ndarray, y_pred: np.ndarray) -> list[dict[str, 
             fp=int((~t & p).sum()),
             fn=int((t & ~p).sum()),
             tn=int((~t & ~p).sum()),
-        )  # fmt: skip
+        )
         for t, p in zip(y_true.T, y_pred.T)
     ]
 
@@ -141,9 +141,11 @@ def metrics_from_probs(
         pred = predict_with_offsets(probs, offsets)
         cm = confusion_matrix(y_true, pred, n_classes)
         out.update(
-            accuracy=accuracy(y_true, pred), macro_f1=macro_f1(y_true, pred, n_classes),
-            confusion_matrix=cm, class_f1=f1_per_class(cm),
-        )  # fmt: skip
+            accuracy=accuracy(y_true, pred),
+            macro_f1=macro_f1(y_true, pred, n_classes),
+            confusion_matrix=cm,
+            class_f1=f1_per_class(cm),
+        )
         if offsets is not None:
             out["offsets"] = [float(v) for v in offsets]
     if label_names is not None:

@@ -45,7 +45,7 @@ from .metrics import predict_with_offsets
 from .tokenizer import tokenize, tokenize_texts
 from .vocab import Vocab
 
-FILENAME = "classifier.pt"
+FILENAME = ckpt.CLASSIFIER_FILE  # the classifier in a run folder
 KIND = "ulmfit_classifier"
 # Inference reads a document in segments of up to this many bptt chunks (2,240 tokens), not one
 # chunk at a time: the same numbers, a fraction of the calls (see `encode_for_inference`).
@@ -373,7 +373,7 @@ class TextClassifier:
             multi_label=extra["multi_label"],
             thresholds=extra.get("thresholds"),
             settings=extra.get("settings"),
-            offsets=extra.get("offsets"),  # absent from files saved before offsets existed
+            offsets=extra.get("offsets"),  # None: a file saved without a tuned decision rule
         )
         classifier.source = str(path)
         return classifier

@@ -8,9 +8,10 @@ and this course ships ``general-fwd.tgz``/``general-bwd.tgz``, made the same way
     <name>/itos.pkl        a pickled list of token strings: index = token id
 
 ``load_fastai_lm`` turns that into our ``LanguageModel`` (keys ``0.`` -> ``encoder.``,
-``1.`` -> ``decoder.``, sizes read off the tensor shapes); ``match_embeddings`` moves it to the
-target corpus' vocabulary before stage 2 (§3.2, "Target task LM fine-tuning"); ``save_fastai_lm``
-writes one of our models back in fastai's layout.
+``1.`` -> ``decoder.``, sizes read off the tensor shapes); ``match_embeddings``
+(``vocab_transfer.py``) moves it to the target corpus' vocabulary before stage 2 (§3.2, "Target task
+LM fine-tuning"); ``save_fastai_lm`` writes one of our models back in fastai's layout.
+``course_model`` (``registry.py``) names the pretrained LM the course uses.
 
 Why so careful with files? A pickle is a *program*: unpickling can call any Python function
 (``os.system`` included) with arguments chosen by whoever made the file. So weights go through
@@ -23,7 +24,6 @@ Reference: fastai v2 ``fastai/text/learner.py`` (``match_embeds``, ``load_pretra
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pickle
 import tarfile
@@ -38,17 +38,14 @@ from torch import Tensor
 
 from ulmfit_lesson.language_model import LanguageModel, build_language_model
 
-from .checkpoint import CheckpointError, check_weights, verify_manifest
+from . import registry
 from .config import AWDLSTMConfig
+from .download import safe_extract
+from .integrity import CheckpointError, check_fits, check_weights, verify_manifest
+from .registry import course_model
+from .vocab_transfer import EMBEDDING_KEYS, match_embeddings
 
 FASTAI_PREFIXES = {"0.": "encoder.", "1.": "decoder."}  # fastai SequentialRNN index -> our name
-# One embedding matrix under three names (tied decoder; EmbeddingDropout wraps the same nn.Embedding).
-EMBEDDING_KEYS = (
-    "encoder.encoder.weight",
-    "encoder.encoder_dp.emb.weight",
-    "decoder.decoder.weight",
-)
-DECODER_BIAS_KEY = "decoder.decoder.bias"
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar", ".zip")
 
 
@@ -154,26 +151,14 @@ def infer_sizes(state_dict: Mapping[str, Tensor]) -> dict[str, int]:
 
 
 def check_state_dict(model: LanguageModel, state_dict: Mapping[str, Tensor], source: str) -> None:
-    """Raise ``ValueError`` listing every missing key, unexpected key and shape mismatch at once.
-
-    ``load_state_dict(strict=True)`` would stop at a terse message; a learner loading the wrong
-    file (another architecture, 1150 instead of 1152 hidden units, a classifier) needs the list.
-    """
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state_dict.items()}
-    problems = [f"missing {k} {expected[k]}" for k in expected if k not in found]
-    problems += [f"unexpected {k} {found[k]}" for k in found if k not in expected]
-    problems += [
-        f"shape of {k}: file {found[k]}, model {expected[k]}"
-        for k in expected
-        if k in found and found[k] != expected[k]
-    ]
-    if problems:
-        raise ValueError(
-            f"{source} does not fit an AWD-LSTM LM of {model.config.vocab_size} words, emb "
-            f"{model.config.emb_size}, hidden {model.config.hidden_size}, "
-            f"{model.config.n_layers} layers:\n  " + "\n  ".join(problems)
-        )
+    """Raise ``ValueError`` if a fastai state dict does not fit ``model``: every missing key,
+    unexpected key and shape mismatch at once (``integrity.check_fits``), or untied embeddings."""
+    c = model.config
+    target = (
+        f"an AWD-LSTM LM of {c.vocab_size} words, emb {c.emb_size}, hidden {c.hidden_size}, "
+        f"{c.n_layers} layers"
+    )
+    check_fits(model.state_dict(), state_dict, source, target)
     tied = [k for k in EMBEDDING_KEYS if k in state_dict]
     if any(not torch.equal(state_dict[tied[0]], state_dict[k]) for k in tied[1:]):
         raise ValueError(
@@ -312,8 +297,6 @@ def load_fastai_lm(
                 f"{path}: expected a folder, an archive ({', '.join(ARCHIVE_SUFFIXES)}) "
                 "or a registry name"
             )
-        from .registry import safe_extract  # only archives and registry names need the registry
-
         with tempfile.TemporaryDirectory(prefix="ulmfit-lm-") as tmp:
             try:
                 safe_extract(path, tmp)
@@ -332,8 +315,6 @@ def load_fastai_lm(
                 return f"{path}: {inside}" if inside else str(path)
 
             return _load_folder(Path(tmp), drop_mult, dropouts, name=member)
-    from . import registry
-
     if str(source) not in registry.REGISTRY:
         raise FileNotFoundError(
             f"{source!r} is neither a folder, an archive, nor a registry name; "
@@ -381,119 +362,6 @@ def save_fastai_lm(
     return folder
 
 
-# ----------------------------------------------------------------------------- vocabulary transfer
-
-
-def match_embeddings(
-    state_dict_or_model: Mapping[str, Tensor] | LanguageModel,
-    old_itos: list[str],
-    new_itos: list[str],
-) -> dict[str, Tensor] | LanguageModel:
-    """Move a pretrained LM to a new vocabulary: ULMFiT's vocabulary transfer (fastai ``match_embeds``).
-
-    Stage 2 (ULMFiT §3.2) fine-tunes the general-domain LM (§3.1) on the target corpus, whose
-    vocabulary differs: some words are new, some pretrained words never occur. The new model has one
-    embedding row (= tied decoder row) and one decoder bias per *new* vocabulary word:
-
-    - a word in both vocabularies keeps its pretrained row and bias (the knowledge we transfer);
-    - a word the pretrained model never saw gets the *mean* row of the old embedding matrix and the
-      mean old decoder bias.
-
-    Why the mean: a new word then starts as an "average word". Its input vector has the scale and
-    direction the LSTM is used to (a random vector would be noise the pretrained layers never saw,
-    zeros a vector unlike any real word), and, with the tied decoder, its predicted probability starts
-    at a typical value instead of an arbitrary one. Fine-tuning then moves it from there; ULMFiT
-    trains the embeddings first (the last layer group, see ``LanguageModel.groups``).
-    Deviation: the paper does not describe this step; it is in the released code (v0.7
-    ``finetune_lm.py``: ``row_m = ew.mean(0)``; fastai v1 ``convert_weights``; v2 ``match_embeds``).
-
-    Args:
-        state_dict_or_model: a ``LanguageModel``, or its state dict (our key names).
-        old_itos: the pretrained vocabulary (index -> token); new_itos: the target vocabulary.
-    Returns: of the same kind as the input: a new ``LanguageModel`` (same sizes, dropouts, device
-    and train/eval mode, ``len(new_itos)`` words) or a new state dict. The input is not modified.
-    """
-    if isinstance(state_dict_or_model, LanguageModel):
-        model = state_dict_or_model
-        new_state = match_embeddings(model.state_dict(), old_itos, new_itos)
-        new_model = LanguageModel(dataclasses.replace(model.config, vocab_size=len(new_itos)))
-        new_model.load_state_dict(new_state, strict=True)
-        return new_model.to(model.encoder.encoder.weight.device).train(model.training)
-
-    state_dict = dict(state_dict_or_model)
-    if EMBEDDING_KEYS[0] not in state_dict:
-        raise ValueError(
-            f"no embedding {EMBEDDING_KEYS[0]!r} in the state dict (fastai keys? convert them "
-            "with fastai_to_ours first)"
-        )
-    weight = state_dict[EMBEDDING_KEYS[0]].detach()  # (old_vocab, emb_size)
-    if weight.size(0) != len(old_itos):
-        raise ValueError(
-            f"old_itos has {len(old_itos)} tokens, the embedding {weight.size(0)} rows"
-        )
-    old_stoi = {w: i for i, w in enumerate(old_itos)}
-    # (new_vocab,): the old id of each new word, -1 for a word the pretrained model never saw
-    old_ids = torch.tensor([old_stoi.get(w, -1) for w in new_itos], device=weight.device)
-    known = old_ids >= 0
-
-    def transfer(old: Tensor) -> Tensor:  # rows of `old` for known words, its mean row otherwise
-        new = old.mean(0, keepdim=True).expand(len(new_itos), *old.shape[1:]).clone()
-        new[known] = old[old_ids[known]]
-        return new
-
-    new_weight = transfer(weight)  # (new_vocab, emb_size)
-    for key in EMBEDDING_KEYS:
-        if key in state_dict:
-            state_dict[key] = new_weight  # one tensor: the tie survives
-    if DECODER_BIAS_KEY in state_dict:
-        state_dict[DECODER_BIAS_KEY] = transfer(state_dict[DECODER_BIAS_KEY].detach())
-    return state_dict
-
-
-# ----------------------------------------------------------------------------- the course's model
-
-_on_mirror: dict[str, bool] = {}
-
-
-def served_by_mirror(name: str) -> bool:
-    """Does the room's mirror (``ULMFIT_MIRROR``) serve the local-only entry ``name``? (One HEAD
-    request, remembered for the session; False when no mirror is set or it does not answer.)"""
-    import urllib.request
-
-    from . import registry
-
-    url = registry.source_url(name, registry.get_entry(name).files[0])
-    if not registry.mirror_base() or url is None:
-        return False
-    if url not in _on_mirror:
-        try:
-            request = urllib.request.Request(url, method="HEAD")
-            with urllib.request.urlopen(request, timeout=5) as response:
-                _on_mirror[url] = response.status == 200
-        except OSError:
-            _on_mirror[url] = False
-    return _on_mirror[url]
-
-
-def course_model(direction: str = "fwd") -> str:
-    """The registry name of the pretrained LM the course uses, chosen in this one place.
-
-    The course's own ``general-fwd``/``general-bwd`` (small, made for this course, quoted in the
-    notebooks) when they are on this machine (workshop kit, ``ULMFIT_DATA``, the cache) or on the
-    room's mirror; otherwise fastai's ``wt103-fwd``/``wt103-bwd``, the paper's own WikiText-103
-    models (ULMFiT §3.1), which anyone can download (about 100 MB each, once).
-    ``direction``: ``'fwd'``, or ``'bwd'`` for the backward LM of the paper's ensemble (§3.3).
-    """
-    from . import registry
-
-    if direction not in ("fwd", "bwd"):
-        raise ValueError(f"direction must be 'fwd' or 'bwd', not {direction!r}")
-    general = f"general-{direction}"
-    if registry.available_locally(general) or served_by_mirror(general):
-        return general
-    return f"wt103-{direction}"
-
-
 __all__ = [
     "ItosUnpickler",
     "read_itos",
@@ -505,5 +373,4 @@ __all__ = [
     "infer_sizes",
     "check_state_dict",
     "course_model",
-    "served_by_mirror",
 ]

@@ -224,26 +224,6 @@ class Schedule:
 LayerGroups = list[list[nn.Module]]
 
 
-def lm_layer_groups(model: nn.Module) -> LayerGroups:
-    """The language model's layer groups, lowest first: one per LSTM layer, then embedding + decoder.
-
-    ``model`` is a ``LanguageModel`` (``model.encoder`` the AWD-LSTM, ``model.decoder`` the tied
-    decoder). With 3 layers::
-
-        [[rnns[0], hidden_dps[0]], [rnns[1], hidden_dps[1]], [rnns[2], hidden_dps[2]],
-         [encoder, encoder_dp, decoder]]
-
-    Paper: ULMFiT §3.2 (discriminative fine-tuning needs groups); fastai v2 ``awd_lstm_lm_split``.
-    Why the embedding is *last*: it is tied to the decoder, and when fine-tuning on a new corpus the
-    rows of words the pretrained model never saw are random. ``freeze_to(groups, -1)`` then trains only
-    the embeddings and decoder first, before touching the LSTMs.
-    """
-    awd = model.encoder
-    groups: LayerGroups = [[rnn, dp] for rnn, dp in zip(awd.rnns, awd.hidden_dps)]
-    groups.append([awd.encoder, awd.encoder_dp, model.decoder])
-    return groups
-
-
 def clas_layer_groups(awd_lstm: nn.Module, head: nn.Module) -> LayerGroups:
     """The classifier's layer groups, lowest first: embedding, one per LSTM layer, then the head.
 
@@ -274,7 +254,7 @@ def param_groups(
     """Optimizer parameter groups, one per layer group: ``[{"params": [...], "lr": lr}, ...]``.
 
     Args:
-        groups: layer groups, lowest first (:func:`lm_layer_groups`, :func:`clas_layer_groups`).
+        groups: layer groups, lowest first (``LanguageModel.groups``, :func:`clas_layer_groups`).
         lrs: one LR per group (:func:`discriminative_lrs`).
         model: optional; if given, check that every parameter of ``model`` is in some group.
 

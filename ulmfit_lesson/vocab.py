@@ -195,6 +195,16 @@ class Vocab:
         return cls(itos)
 
 
+def unk_rate(docs: Sequence[Sequence[str]], vocab: Vocab | Sequence[str]) -> float:
+    """Share of the tokens of ``docs`` that the vocabulary does not know (they become ``xxunk``).
+
+    ``vocab``: a ``Vocab`` or its ``itos`` list (e.g. a pretrained model's). Counted over every
+    token the model would read, markers (``xxbos``, ``xxmaj``) included (``Vocab.unk_rate``).
+    """
+    vocab = vocab if isinstance(vocab, Vocab) else Vocab(list(vocab))
+    return vocab.unk_rate(list(docs))
+
+
 class ReversedVocab(Vocab):
     """The vocabulary of a backwards LM (ULMFiT §3.3): ``numericalize`` returns the ids reversed.
 

@@ -4,11 +4,13 @@ The core (``ulmfit_lesson/*.py``) never imports from here; these modules import 
 
 - ``explain``: show a function's source, coloured tokens, stream tables, heatmaps, the LSTM cell.
 - ``widgets`` (the shared slider/explorer machinery) and ``widgets_basics`` (notebooks 01-03),
-  ``widgets_lm`` (00, 04, 05), ``widgets_clas`` (06-09): the interactive figures.
+  ``widgets_lm`` (00, 04, 05), ``widgets_clas`` (06-09): the interactive figures;
+  ``figures_clas``: stage 3's static drawings (importable from ``widgets_clas`` too).
 - ``exercises`` (checking machinery) and ``exercises_basics`` / ``exercises_lm`` / ``exercises_clas``:
   the checked exercises, by the same split.
 - ``plan``: what each notebook needs and which pretrained model it will get; the hosted (Colab) setup.
-- ``kit``, ``doctor``, ``cli_workshop``: the offline workshop kit, the room's mirror and the doctor.
+- ``kit``: the offline workshop kit and the room's mirror. ``doctor``: the pre-flight checklist;
+  ``timing``: its speed probe and notebook-time predictions. ``cli_workshop``: their subcommands.
 - ``demo``: the talk's live demo.
 - ``results``: reading the committed experiment results for the lessons.
 """

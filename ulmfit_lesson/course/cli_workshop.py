@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 from ulmfit_lesson import corpus_builder
-from ulmfit_lesson.course import plan
+from ulmfit_lesson.course import doctor, kit, plan
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    return plan.run_doctor(
+    return doctor.run_doctor(
         names=args.names or None,  # default: what the notebooks read here
         probe=not args.no_probe,
         probe_seconds=args.probe_seconds,
@@ -28,7 +28,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _pack_kit(args: argparse.Namespace) -> int:
     try:
-        plan.pack_kit(args.out, names=args.names or plan.COURSE_ENTRIES)
+        kit.pack_kit(args.out, names=args.names or kit.COURSE_ENTRIES)
     except (FileNotFoundError, ValueError) as err:  # ChecksumError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -41,7 +41,7 @@ def _pack_kit(args: argparse.Namespace) -> int:
 
 def _unpack_kit(args: argparse.Namespace) -> int:
     try:
-        folder = plan.use_kit(args.kit, dest=args.to, set_env=False)
+        folder = kit.use_kit(args.kit, dest=args.to, set_env=False)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -97,7 +97,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _serve_kit(args: argparse.Namespace) -> int:
     try:
-        return plan.serve_kit(args.kit, out=args.out, host=args.host, port=args.port)
+        return kit.serve_kit(args.kit, out=args.out, host=args.host, port=args.port)
     except (OSError, ValueError) as err:  # no data, a port in use, a damaged kit
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -130,7 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--names",
         nargs="+",
         metavar="NAME",
-        help=f"registry entries (default: {' '.join(plan.COURSE_ENTRIES)})",
+        help=f"registry entries (default: {' '.join(kit.COURSE_ENTRIES)})",
     )
     p.set_defaults(func=_pack_kit)
 

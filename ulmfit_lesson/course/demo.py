@@ -104,28 +104,54 @@ def run_demo(
     start = time.perf_counter()
     lm_epochs = dict(frozen_epochs=1, epochs=1) if quick else dict(frozen_epochs=1, epochs=2)
     stage2 = lm_recipes.finetune_lm(
-        (lm, itos), texts, None, bs=16, bptt=35, seed=seed, progress=False, device="cpu",
+        (lm, itos),
+        texts,
+        None,
+        bs=16,
+        bptt=35,
+        seed=seed,
+        progress=False,
+        device="cpu",
         **lm_epochs,
-    )  # fmt: skip
+    )
     after = " ".join(generate.generate(stage2.model, stage2.vocab, prompt, **sample).split())
     seconds["stage 2"] = time.perf_counter() - start
     say(f"stage 2: fine-tuned on {len(texts)} verses; it writes: {after}")
 
     start = time.perf_counter()
     clas = clas_recipes.train_classifier(
-        texts, labels, dev.text.tolist(), dev.label.tolist(), lm=stage2, epochs=4 if quick else 6,
-        bs=32, lr=0.02, bptt=16, seed=seed, progress=False, device="cpu",
-    )  # fmt: skip
+        texts,
+        labels,
+        dev.text.tolist(),
+        dev.label.tolist(),
+        lm=stage2,
+        epochs=4 if quick else 6,
+        bs=32,
+        lr=0.02,
+        bptt=16,
+        seed=seed,
+        progress=False,
+        device="cpu",
+    )
     seconds["stage 3"] = time.perf_counter() - start
     clf = clas.classifier
     contrib = clf.contributions(verse)
     accuracy = clas.metrics.get("accuracy")
     say(f"stage 3: classifier trained; dev accuracy {accuracy:.0%}" if accuracy else "stage 3 done")
     return DemoResult(
-        verse=verse, label=contrib.label, probs=contrib.probs, contributions=contrib,
-        prompt=prompt, before=before, after=after, classifier=clf, accuracy=accuracy,
-        seconds=seconds, model_name=name, figure=widgets_lm.draw_ulmfit_stages(),
-    )  # fmt: skip
+        verse=verse,
+        label=contrib.label,
+        probs=contrib.probs,
+        contributions=contrib,
+        prompt=prompt,
+        before=before,
+        after=after,
+        classifier=clf,
+        accuracy=accuracy,
+        seconds=seconds,
+        model_name=name,
+        figure=widgets_lm.draw_ulmfit_stages(),
+    )
 
 
 __all__ = ["DEMO_PROMPT", "DEMO_VERSE", "DemoResult", "run_demo"]

@@ -1,20 +1,15 @@
-"""Exercises for the notebooks: automatic checks with hints, and hidden reference solutions.
+"""Exercises for notebooks 01-03, checked automatically, with hints and hidden reference solutions.
 
 A notebook asks the learner to write a small function, then calls a checker::
 
     def locked_mask(x, p):
         raise NotImplementedError  # your code here
 
-    exercises.check_locked_mask(locked_mask)
+    exercises_basics.check_locked_mask(locked_mask)
 
-The checker runs the function on cases chosen so that each typical mistake fails in its own way,
-and prints either a pass, or what went wrong with a hint that points at the idea (not the code).
-A function that still raises ``NotImplementedError`` is reported as "not attempted yet", so a
-notebook with untouched exercises still runs top to bottom. ``show_solution(name)`` displays the
-reference solution, which lives here, out of sight of the notebook.
-
-This module also holds the checking machinery (``ExerciseSet``, ``CheckResult``) that the later
-notebooks' ``exercises_lm`` and ``exercises_clas`` reuse.
+Each checker prints ``[passed]``, ``[not yet]`` with a hint that points at the idea (not the code),
+or ``[not attempted yet]`` (the machinery: ``exercises.py``). ``show_solution(name)`` displays the
+reference solution, which lives here, out of sight of the notebook; ``hint(name)`` prints the hint.
 
 Exercises: ``replace_all_caps`` and ``unk_rate`` (notebook 01), ``stream_layout`` and
 ``lr_scales`` (02), ``locked_mask`` and ``ar_tar`` (03).
@@ -24,129 +19,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ulmfit_lesson import lm_loader, losses, tokenizer
-from ulmfit_lesson.course import explain
+from ulmfit_lesson.course.exercises import CheckResult, Exercise, ExerciseFailed, ExerciseSet
 
-# =============================================================================== checking
-# Shared with exercises_lm and exercises_clas, which build their own ExerciseSet.
-
-
-@dataclass
-class CheckResult:
-    """The outcome of a check. ``passed`` is ``None`` when the exercise was not attempted yet.
-
-    Truthy only when passed. It has already been printed, so Jupyter shows nothing more for it.
-    """
-
-    name: str
-    passed: bool | None
-    message: str
-
-    def __bool__(self) -> bool:
-        return bool(self.passed)
-
-    def _ipython_display_(self) -> None:  # the checker printed the message already
-        pass
-
-
-class _Failed(Exception):
-    """A failed check: ``what`` happened, and a ``hint`` about the idea behind it."""
-
-    def __init__(self, what: str, hint: str):
-        super().__init__(what)
-        self.what, self.hint = what, hint
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """One exercise: the notebook that asks it, its hidden reference solution, checker and hint."""
-
-    name: str
-    notebook: str
-    solution: Callable
-    check: Callable[..., CheckResult]
-    hint: str
-
-
-class ExerciseSet:
-    """The exercises of one module, and the machinery all their checkers share.
-
-    ``exercises``, ``exercises_lm`` and ``exercises_clas`` each hold one set; its ``run`` turns a
-    checker's outcome into the printed ``[passed]`` / ``[not yet]`` / ``[not attempted yet]``
-    message, and its ``hint`` and ``show_solution`` are the modules' ``hint`` and ``show_solution``.
-    """
-
-    def __init__(self, module: str):
-        self.module = module  # named in the messages: "exercises_lm.show_solution('perplexity')"
-        # {name: Exercise}; each module sets it to its EXERCISES at the end, after its checkers.
-        self.exercises: dict[str, Exercise] = {}
-
-    def run(
-        self,
-        name: str,
-        answer: Any,
-        checks: Callable[[Any], str],
-        quiet: bool,
-        values: bool = False,
-    ) -> CheckResult:
-        """Run ``checks(answer)``; turn NotImplementedError, failures and crashes into messages.
-
-        ``answer`` is the learner's function, or with ``values=True`` the values they filled in
-        (a checker raises ``NotImplementedError`` while those are still ``None``).
-        """
-        call = f"{self.module}.show_solution({name!r})"
-        tip = f"(Stuck? {call} shows {'them' if values else 'one solution'}.)"
-        passed: bool | None = False
-        try:
-            summary = checks(answer)
-        except NotImplementedError:
-            passed = None
-            if values:
-                todo = "the answers are still None. Replace them with yours"
-            else:
-                todo = "the function still raises NotImplementedError. "
-                todo += "Replace that line with your code"
-            message = f"[not attempted yet] {name}: {todo} and run the cell again. {tip}"
-        except _Failed as fail:
-            message = f"[not yet] {name}: {fail.what}\n  Hint: {fail.hint}\n  {tip}"
-        except Exception as err:  # the learner's code crashed: show the error, not a traceback
-            culprit = "checking your answers" if values else "your function"
-            message = (
-                f"[not yet] {name}: {culprit} raised {type(err).__name__}: {err}\n"
-                f"  Hint: {self.exercises[name].hint}\n  {tip}"
-            )
-        else:
-            passed, message = True, f"[passed] {name}: {summary}"
-        if not quiet:
-            print(message)
-        return CheckResult(name, passed, message)
-
-    def show_solution(self, name: str) -> str:
-        """Display (and return) the reference solution of exercise ``name``."""
-        return explain.show_source(self._get(name).solution)
-
-    def hint(self, name: str) -> str:
-        """Print (and return) a hint for exercise ``name``."""
-        hint = self._get(name).hint
-        print(f"Hint for {name}: {hint}")
-        return hint
-
-    def _get(self, name: str) -> Exercise:
-        if name not in self.exercises:
-            raise ValueError(
-                f"no exercise {name!r} in {self.module}; "
-                f"the exercises are {', '.join(self.exercises)}"
-            )
-        return self.exercises[name]
-
-
-_SET = ExerciseSet("exercises")  # this module's exercises (notebooks 01-03), added at the end
+_SET = ExerciseSet(__name__.rsplit(".", 1)[-1])  # this module's exercises, added at the end
 
 
 # =============================================================================== notebook 01
@@ -197,7 +78,7 @@ def check_replace_all_caps(fn: Callable[[str], str], quiet: bool = False) -> Che
         for text, hint in _CAPS_CASES:
             got = fn(text)
             if not isinstance(got, str):
-                raise _Failed(f"it returned a {type(got).__name__}, not a string", hint)
+                raise ExerciseFailed(f"it returned a {type(got).__name__}, not a string", hint)
             want = tokenizer.replace_all_caps(text)
             if got.split() != want.split():
                 if tokenizer.TK_UP in got.split() and any(
@@ -206,7 +87,9 @@ def check_replace_all_caps(fn: Callable[[str], str], quiet: bool = False) -> Che
                     hint = (
                         "Lowercase the ALL-CAPS word too: 'storm' and 'STORM' share one embedding."
                     )
-                raise _Failed(f"on {text!r} it returned {got!r}; expected {want.strip()!r}", hint)
+                raise ExerciseFailed(
+                    f"on {text!r} it returned {got!r}; expected {want.strip()!r}", hint
+                )
         return f"all {len(_CAPS_CASES)} cases match the package's rule."
 
     return _SET.run("replace_all_caps", fn, checks, quiet)
@@ -225,16 +108,30 @@ def check_unk_rate(fn: Callable, quiet: bool = False) -> CheckResult:
     itos = tokenizer.SPECIAL_TOKENS + ["the", "sea", "is", "calm", "."]
     cases = [
         # one document: 2 unknown of 6
-        ([["xxbos", "the", "sea", "is", "wild", "tonight"]], 2 / 6, "Count unknown occurrences and divide by the number of tokens."),
+        (
+            [["xxbos", "the", "sea", "is", "wild", "tonight"]],
+            2 / 6,
+            "Count unknown occurrences and divide by the number of tokens.",
+        ),
         # two documents of different lengths: 1 of 2 and 0 of 6 -> 1/8 overall, not mean(1/2, 0)
-        ([["xxbos", "storm"], ["xxbos", "the", "sea", "is", "calm", "."]], 1 / 8,
-         "Pool all documents: divide the unknown tokens of all documents by all their tokens "
-         "(averaging per-document rates over-weights short documents)."),
+        (
+            [["xxbos", "storm"], ["xxbos", "the", "sea", "is", "calm", "."]],
+            1 / 8,
+            "Pool all documents: divide the unknown tokens of all documents by all their tokens "
+            "(averaging per-document rates over-weights short documents).",
+        ),
         # a repeated unknown word counts every time it occurs
-        ([["xxbos", "gull", "gull", "gull", "the", "sea"]], 3 / 6,
-         "Count every occurrence ('gull' three times is three unknown tokens), not distinct words."),
-        ([["xxbos", "the", "sea"]], 0.0, "A text whose words are all in the vocabulary has rate 0."),
-    ]  # fmt: skip
+        (
+            [["xxbos", "gull", "gull", "gull", "the", "sea"]],
+            3 / 6,
+            "Count every occurrence ('gull' three times is three unknown tokens), not distinct words.",
+        ),
+        (
+            [["xxbos", "the", "sea"]],
+            0.0,
+            "A text whose words are all in the vocabulary has rate 0.",
+        ),
+    ]
 
     def checks(fn):
         for docs, want, hint in cases:
@@ -242,7 +139,7 @@ def check_unk_rate(fn: Callable, quiet: bool = False) -> CheckResult:
             if not isinstance(got, (int, float)) or not math.isclose(
                 float(got), want, abs_tol=1e-9
             ):
-                raise _Failed(
+                raise ExerciseFailed(
                     f"for documents {docs} it returned {got!r}; expected {want:.4f}", hint
                 )
         return f"all {len(cases)} cases right."
@@ -268,24 +165,26 @@ def check_stream_layout(fn: Callable, quiet: bool = False) -> CheckResult:
             got = [list(r) for r in fn(tokens, bs)]
             want = _loader_rows(tokens, bs)
             if len(got) != bs:
-                raise _Failed(f"for bs={bs} it returned {len(got)} rows", "Return exactly bs rows.")
+                raise ExerciseFailed(
+                    f"for bs={bs} it returned {len(got)} rows", "Return exactly bs rows."
+                )
             if got == want:
                 continue
             shown = f"for tokens {_short(tokens)} and bs={bs} it returned {_short(got)}; expected {_short(want)}"
             if len(got[0]) == len(tokens) // bs and len(tokens) // bs != len(want[0]):
-                raise _Failed(
+                raise ExerciseFailed(
                     shown,
                     "Each row holds (n - 1) // bs tokens: the target of a row's last token is the "
                     "next token of the stream, so the stream's very last token can only be a target.",
                 )
             if got[0][:2] == [tokens[0], tokens[bs]]:
-                raise _Failed(
+                raise ExerciseFailed(
                     shown,
                     "Rows are contiguous pieces of the text (row 0 = the first tokens, row 1 the "
                     "next piece...), not every bs-th token: the hidden state carried along a row "
                     "must be the memory of the text that came just before.",
                 )
-            raise _Failed(shown, EXERCISES["stream_layout"].hint)
+            raise ExerciseFailed(shown, EXERCISES["stream_layout"].hint)
         return f"all {len(cases)} layouts match the LMLoader's."
 
     return _SET.run("stream_layout", fn, checks, quiet)
@@ -298,8 +197,9 @@ def _short(seq: Any) -> str:
 
 def _loader_rows(tokens: Sequence[Any], bs: int) -> list[list[Any]]:
     """The rows an ``LMLoader`` (no shuffling, fixed windows) walks along, as tokens."""
-    loader = lm_loader.LMLoader([list(range(len(tokens)))], bs=bs, bptt=5, shuffle=False,
-                                variable_bptt=False)  # fmt: skip
+    loader = lm_loader.LMLoader(
+        [list(range(len(tokens)))], bs=bs, bptt=5, shuffle=False, variable_bptt=False
+    )
     rows = torch.cat([batch.x for batch in loader], dim=1)  # (bs, L): the windows side by side
     return [[tokens[i] for i in row] for row in rows.tolist()]
 
@@ -320,7 +220,7 @@ def check_lr_scales(fn: Callable, quiet: bool = False) -> CheckResult:
         want = [1e-3 * b.lr_scale for b in batches]
         got = [float(v) for v in fn(seq_lens, 70, 1e-3)]
         if len(got) != len(want):
-            raise _Failed(
+            raise ExerciseFailed(
                 f"it returned {len(got)} rates for {len(want)} steps", "One rate per window."
             )
         for s, g, w in zip(seq_lens, got, want):
@@ -328,7 +228,7 @@ def check_lr_scales(fn: Callable, quiet: bool = False) -> CheckResult:
                 hint = "Longer windows average the loss over more tokens, so they get a larger step: lr x seq_len / bptt."
                 if math.isclose(g, 1e-3 * 70 / s, rel_tol=1e-9):
                     hint = "The ratio is upside down: a 35-token window should get half the LR, not double."
-                raise _Failed(
+                raise ExerciseFailed(
                     f"for seq_len={s} (bptt=70, lr=1e-3) it gave {g:.3g}; expected {w:.3g}", hint
                 )
         return f"all {len(want)} rates match the loader's lr_scale."
@@ -363,17 +263,17 @@ def check_locked_mask(fn: Callable[[Tensor, float], Tensor], quiet: bool = False
         try:
             out = x * mask
         except RuntimeError as err:
-            raise _Failed(
+            raise ExerciseFailed(
                 f"a mask of shape {tuple(mask.shape)} cannot multiply x of shape {tuple(x.shape)} ({err})",
                 "Give the mask shape (bs, 1, features): it broadcasts over the time dimension.",
             ) from err
         if out.shape != x.shape:
-            raise _Failed(
+            raise ExerciseFailed(
                 f"x * mask has shape {tuple(out.shape)}, not x's {tuple(x.shape)}",
                 "Use shape (bs, 1, features): one number per sequence and feature.",
             )
         if not torch.all(out == out[:, :1]):
-            raise _Failed(
+            raise ExerciseFailed(
                 "the mask changes from one time step to the next",
                 "Locked dropout draws one mask per sequence and reuses it at every step: draw it "
                 "with a time dimension of size 1 and let broadcasting repeat it.",
@@ -381,31 +281,31 @@ def check_locked_mask(fn: Callable[[Tensor, float], Tensor], quiet: bool = False
         values = set(torch.unique(out).tolist())
         scale = 1 / (1 - p)
         if values - {0.0} and not all(math.isclose(v, scale, rel_tol=1e-5) for v in values - {0.0}):
-            raise _Failed(
+            raise ExerciseFailed(
                 f"kept values are {sorted(values - {0.0})}, expected 1/(1-p) = {scale:.4f}",
                 "Inverted dropout scales what it keeps by 1/(1-p), so the expected activation is the "
                 "same in training and evaluation.",
             )
         if torch.all(out[:, 0] == out[:1, 0]):
-            raise _Failed(
+            raise ExerciseFailed(
                 "every sequence of the batch got the same mask",
                 "Each of the bs sequences gets its own mask: shape (bs, 1, features), not (1, 1, features).",
             )
         dropped = float((out[:, 0] == 0).float().mean())
         if abs(dropped - p) > 0.05:
-            raise _Failed(
+            raise ExerciseFailed(
                 f"with p={p} it zeroed {dropped:.0%} of the units",
                 "p is the probability to DROP: keep a unit with probability 1 - p (bernoulli(1 - p)).",
             )
         again = x * torch.as_tensor(fn(x, p))
         if torch.equal(again, out):
-            raise _Failed(
+            raise ExerciseFailed(
                 "two calls returned the same mask",
                 "Draw a new random mask at every call (every batch).",
             )
         zero = x * torch.as_tensor(fn(x, 0.0))
         if not torch.equal(zero, x):
-            raise _Failed(
+            raise ExerciseFailed(
                 "with p=0 the mask changed x", "p=0 means drop nothing: the mask is all ones."
             )
         return "constant over time, right drop rate, right scale, one mask per sequence."
@@ -442,7 +342,7 @@ def check_ar_tar(fn: Callable, quiet: bool = False) -> CheckResult:
                     hint = "Tensors are batch-first (bs, seq_len, features): time is dimension 1, so compare raw[:, 1:] with raw[:, :-1]."
             else:
                 hint = "Add the two penalties: alpha x AR + beta x TAR."
-            raise _Failed(what, hint)
+            raise ExerciseFailed(what, hint)
         return "AR and TAR match losses.ar_tar_penalty."
 
     return _SET.run("ar_tar", fn, checks, quiet)
@@ -453,32 +353,59 @@ def check_ar_tar(fn: Callable, quiet: bool = False) -> CheckResult:
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in [
-        Exercise("replace_all_caps", "01", replace_all_caps, check_replace_all_caps,
-                 "Split on spaces; a word is ALL CAPS when it starts with A-Z and has no lowercase letter."),
-        Exercise("unk_rate", "01", unk_rate, check_unk_rate,
-                 "Make a set of the vocabulary, count the tokens not in it, divide by all tokens."),
-        Exercise("stream_layout", "02", stream_layout, check_stream_layout,
-                 "L = (n - 1) // bs tokens per row; row i is tokens[i*L : (i+1)*L]."),
-        Exercise("lr_scales", "02", lr_scales, check_lr_scales,
-                 "Each step's learning rate is lr x seq_len / bptt."),
-        Exercise("locked_mask", "03", locked_mask, check_locked_mask,
-                 "Draw bernoulli(1 - p) of shape (bs, 1, features) and divide by (1 - p)."),
-        Exercise("ar_tar", "03", ar_tar, check_ar_tar,
-                 "AR: alpha * mean(dropped**2). TAR: beta * mean((raw[:, 1:] - raw[:, :-1])**2)."),
+        Exercise(
+            "replace_all_caps",
+            "01",
+            replace_all_caps,
+            check_replace_all_caps,
+            "Split on spaces; a word is ALL CAPS when it starts with A-Z and has no lowercase letter.",
+        ),
+        Exercise(
+            "unk_rate",
+            "01",
+            unk_rate,
+            check_unk_rate,
+            "Make a set of the vocabulary, count the tokens not in it, divide by all tokens.",
+        ),
+        Exercise(
+            "stream_layout",
+            "02",
+            stream_layout,
+            check_stream_layout,
+            "L = (n - 1) // bs tokens per row; row i is tokens[i*L : (i+1)*L].",
+        ),
+        Exercise(
+            "lr_scales",
+            "02",
+            lr_scales,
+            check_lr_scales,
+            "Each step's learning rate is lr x seq_len / bptt.",
+        ),
+        Exercise(
+            "locked_mask",
+            "03",
+            locked_mask,
+            check_locked_mask,
+            "Draw bernoulli(1 - p) of shape (bs, 1, features) and divide by (1 - p).",
+        ),
+        Exercise(
+            "ar_tar",
+            "03",
+            ar_tar,
+            check_ar_tar,
+            "AR: alpha * mean(dropped**2). TAR: beta * mean((raw[:, 1:] - raw[:, :-1])**2).",
+        ),
     ]
-}  # fmt: skip
+}
 _SET.exercises = EXERCISES  # now that the checkers exist
 
 
-# The notebooks call exercises.show_solution(name) and exercises.hint(name).
+# The notebooks call exercises_basics.show_solution(name) and exercises_basics.hint(name).
 show_solution = _SET.show_solution
 hint = _SET.hint
 
 
 __all__ = [
-    "CheckResult",
-    "Exercise",
-    "ExerciseSet",
     "EXERCISES",
     "show_solution",
     "hint",

@@ -1,4 +1,4 @@
-"""Exercises for the classifier notebooks (06-09), checked like those of ``exercises.py``.
+"""Exercises for the classifier notebooks (06-09), checked by the machinery of ``exercises.py``.
 
     def concat_pool(output, mask):
         raise NotImplementedError  # your code here
@@ -9,7 +9,7 @@ Each checker compares the learner's function with the package (``classifier.conc
 ``clas_recipes.plan_stages``, ``clas_recipes.tune_thresholds``) or with properties the answer must
 have, on cases chosen so that each typical mistake fails with its own hint. An untouched exercise
 (still raising ``NotImplementedError``) is reported as "not attempted yet", so the notebook runs.
-``hint(name)`` and ``show_solution(name)`` work as in ``exercises``.
+``hint(name)`` and ``show_solution(name)`` work as in ``exercises_basics``.
 
 Exercises: ``concat_pool`` and ``unfreeze_plan`` (notebook 06), ``error_reduction`` (07),
 ``best_threshold`` (08), ``split_table`` (09).
@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 
 from ulmfit_lesson import clas_recipes, classifier
-from ulmfit_lesson.course.exercises_basics import CheckResult, Exercise, ExerciseSet, _Failed
+from ulmfit_lesson.course.exercises import CheckResult, Exercise, ExerciseFailed, ExerciseSet
 
-_SET = ExerciseSet("exercises_clas")  # the checking machinery of exercises.py
+_SET = ExerciseSet(__name__.rsplit(".", 1)[-1])  # this module's exercises, added at the end
 
 
 # =============================================================================== notebook 06
@@ -71,7 +71,7 @@ def check_concat_pool(fn: Callable[[Tensor, Tensor], Tensor], quiet: bool = Fals
         got = torch.as_tensor(fn(output.clone(), mask.clone()))
         want = classifier.concat_pool(output, mask)
         if got.shape != want.shape:
-            raise _Failed(
+            raise ExerciseFailed(
                 f"the result has shape {tuple(got.shape)}, expected {tuple(want.shape)} = (bs, 3 * n)",
                 "Concatenate the three pooled (bs, n) tensors along dimension 1: [h_T, max, mean].",
             )
@@ -102,7 +102,7 @@ def check_concat_pool(fn: Callable[[Tensor, Tensor], Tensor], quiet: bool = Fals
                     "Only real positions (mask True) may contribute; rows may start with padding."
                 )
             row = int((~torch.isclose(part, ref, atol=1e-5)).any(dim=1).nonzero()[0])
-            raise _Failed(f"{name} is wrong (first wrong row: {row})", hint)
+            raise ExerciseFailed(f"{name} is wrong (first wrong row: {row})", hint)
         return "h_T at the true last token; padding ignored by the max and the mean."
 
     return _SET.run("concat_pool", fn, checks, quiet)
@@ -143,7 +143,7 @@ def check_unfreeze_plan(fn: Callable[[int, int], list], quiet: bool = False) -> 
                 hint = "The last stage is freeze_to(0): every group trains at the end."
             else:
                 hint = "Add one group per epoch (-1, -2, ...) while there are frozen groups AND epochs left."
-            raise _Failed(
+            raise ExerciseFailed(
                 f"for {n_groups} groups and {epochs} epochs you gave {got}, expected {want}", hint
             )
         return "the same plan as clas_recipes.plan_stages for every case."
@@ -179,7 +179,7 @@ def check_error_reduction(fn: Callable[[float, float], float], quiet: bool = Fal
                 hint = "That is the difference in points; a relative reduction divides it by the baseline error."
             else:
                 hint = "(baseline error - new error) / baseline error."
-            raise _Failed(f"{what}: you gave {got:.4f}, the paper says {want:.3f}", hint)
+            raise ExerciseFailed(f"{what}: you gave {got:.4f}, the paper says {want:.3f}", hint)
         return "matches the paper's -43.9% (IMDb vs CoVe) and -23.7% (AG)."
 
     return _SET.run("error_reduction", fn, checks, quiet)
@@ -228,7 +228,9 @@ def check_best_threshold(fn: Callable, quiet: bool = False) -> CheckResult:
                     "0.5 is rarely best for a rare label: its probabilities seldom reach it. "
                     + hint
                 )
-            raise _Failed(f"on {what} you chose {got:.2f}; the best F1 is at {want:.2f}", hint)
+            raise ExerciseFailed(
+                f"on {what} you chose {got:.2f}; the best F1 is at {want:.2f}", hint
+            )
         return "the same thresholds as clas_recipes.tune_thresholds."
 
     return _SET.run("best_threshold", fn, checks, quiet)
@@ -256,32 +258,32 @@ def check_split_table(fn: Callable, quiet: bool = False) -> CheckResult:
         df = pd.DataFrame({"text": [f"review number {i}" for i in range(50)], "label": labels})
         train, valid = fn(df.copy(), 0.2, 0)
         if set(train.text) & set(valid.text):
-            raise _Failed(
+            raise ExerciseFailed(
                 "some rows are in both train and valid", "A row goes to exactly one side."
             )
         if len(train) + len(valid) != len(df):
-            raise _Failed(
+            raise ExerciseFailed(
                 f"train ({len(train)}) + valid ({len(valid)}) rows != {len(df)}",
                 "Every row must end up on one side; none lost, none duplicated.",
             )
         if not 5 <= len(valid) <= 15:
-            raise _Failed(
+            raise ExerciseFailed(
                 f"valid has {len(valid)} rows for valid_frac=0.2 of 50",
                 "Aim for about valid_frac of the rows.",
             )
         missing = sorted(set(df.label) - set(valid.label))
         if missing:
-            raise _Failed(
+            raise ExerciseFailed(
                 f"label(s) {missing} are not in the validation set",
                 "Split each label separately (df.groupby('label')), so rare labels are validated too.",
             )
         if set(df.label) - set(train.label):
-            raise _Failed(
+            raise ExerciseFailed(
                 "a label is missing from train", "Keep most rows of every label for training."
             )
         again = fn(df.copy(), 0.2, 0)[1]
         if sorted(again.text) != sorted(valid.text):
-            raise _Failed(
+            raise ExerciseFailed(
                 "two calls with the same seed gave different splits",
                 "Use the seed (e.g. sample(random_state=seed)).",
             )
@@ -296,20 +298,45 @@ def check_split_table(fn: Callable, quiet: bool = False) -> CheckResult:
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in [
-        Exercise("concat_pool", "06", concat_pool, check_concat_pool,
-                 "h_T: output at the largest position where mask is True; max over positions filled "
-                 "with -inf at padding; mean = masked sum / true length; torch.cat([...], dim=1)."),
-        Exercise("unfreeze_plan", "06", unfreeze_plan, check_unfreeze_plan,
-                 "n_gradual = min(epochs - 1, n_groups - 1) stages (-1, 1), (-2, 1), ...; then (0, the rest)."),
-        Exercise("error_reduction", "07", error_reduction, check_error_reduction,
-                 "(baseline_error - new_error) / baseline_error"),
-        Exercise("best_threshold", "08", best_threshold, check_best_threshold,
-                 "Loop over np.arange(0.05, 0.951, 0.05); F1 = 2tp / (2tp + fp + fn); keep the best."),
-        Exercise("split_table", "09", split_table, check_split_table,
-                 "For each label (df.groupby('label')) sample about valid_frac of its rows (at least 1) "
-                 "for valid; train = df.drop(index=valid.index)."),
+        Exercise(
+            "concat_pool",
+            "06",
+            concat_pool,
+            check_concat_pool,
+            "h_T: output at the largest position where mask is True; max over positions filled "
+            "with -inf at padding; mean = masked sum / true length; torch.cat([...], dim=1).",
+        ),
+        Exercise(
+            "unfreeze_plan",
+            "06",
+            unfreeze_plan,
+            check_unfreeze_plan,
+            "n_gradual = min(epochs - 1, n_groups - 1) stages (-1, 1), (-2, 1), ...; then (0, the rest).",
+        ),
+        Exercise(
+            "error_reduction",
+            "07",
+            error_reduction,
+            check_error_reduction,
+            "(baseline_error - new_error) / baseline_error",
+        ),
+        Exercise(
+            "best_threshold",
+            "08",
+            best_threshold,
+            check_best_threshold,
+            "Loop over np.arange(0.05, 0.951, 0.05); F1 = 2tp / (2tp + fp + fn); keep the best.",
+        ),
+        Exercise(
+            "split_table",
+            "09",
+            split_table,
+            check_split_table,
+            "For each label (df.groupby('label')) sample about valid_frac of its rows (at least 1) "
+            "for valid; train = df.drop(index=valid.index).",
+        ),
     ]
-}  # fmt: skip
+}
 _SET.exercises = EXERCISES  # now that the checkers exist
 
 

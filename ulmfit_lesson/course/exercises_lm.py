@@ -1,10 +1,10 @@
 """Exercises for the overview and the language-model notebooks (00, 04, 05), checked automatically.
 
-Same contract as ``exercises.py`` (whose reporting they reuse): a notebook asks for a function or a
-value, the checker prints ``[passed]``, ``[not yet]`` with a hint that points at the idea, or
+Same contract as ``exercises_basics`` (the machinery: ``exercises.py``): a notebook asks for a
+function or a value, the checker prints ``[passed]``, ``[not yet]`` with a hint that points at the idea, or
 ``[not attempted yet]`` while the learner's cell still raises ``NotImplementedError`` (or leaves a
 value at ``None``), so a notebook with untouched exercises still runs top to bottom.
-``show_solution(name)`` and ``hint(name)`` work as in ``exercises.py``.
+``show_solution(name)`` and ``hint(name)`` work as in ``exercises_basics``.
 
 Exercises: ``ulmfit_stages`` (notebook 00: which stage uses which idea), ``perplexity`` and
 ``temperature_softmax`` (04), ``stlr_by_hand`` and ``discriminative_lrs`` (05).
@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ulmfit_lesson import schedules
-from ulmfit_lesson.course.exercises_basics import CheckResult, Exercise, ExerciseSet, _Failed
+from ulmfit_lesson.course.exercises import CheckResult, Exercise, ExerciseFailed, ExerciseSet
 
-_SET = ExerciseSet("exercises_lm")  # the checking machinery of exercises.py
+_SET = ExerciseSet(__name__.rsplit(".", 1)[-1])  # this module's exercises, added at the end
 
 
 # =============================================================================== notebook 00
@@ -60,7 +60,9 @@ def check_ulmfit_stages(answers: Mapping[str, Any], quiet: bool = False) -> Chec
             raise NotImplementedError
         missing = [s for s in STAGE_QUIZ if answers.get(s) is None]
         if missing:
-            raise _Failed(f"no answer yet for {missing[0]!r}", "Give every statement a stage.")
+            raise ExerciseFailed(
+                f"no answer yet for {missing[0]!r}", "Give every statement a stage."
+            )
         wrong = []
         for statement, want in STAGE_QUIZ.items():
             if _as_stages(answers[statement]) != want:
@@ -73,7 +75,7 @@ def check_ulmfit_stages(answers: Mapping[str, Any], quiet: bool = False) -> Chec
                 hint = (
                     "Some tricks are used in more than one stage: answer with a set, e.g. {2, 3}."
                 )
-            raise _Failed(
+            raise ExerciseFailed(
                 f"{len(wrong)} of {len(STAGE_QUIZ)} answers differ, e.g. {statement!r}", hint
             )
         return f"all {len(STAGE_QUIZ)} statements placed in the right stage."
@@ -107,7 +109,9 @@ def check_perplexity(fn: Callable[[Tensor, Tensor], float], quiet: bool = False)
             )
             if math.isclose(got, math.log(50), rel_tol=1e-4):
                 hint = "That is the cross-entropy; perplexity is exp of it."
-            raise _Failed(f"for uniform logits over 50 tokens it gave {got:.4g}; expected 50", hint)
+            raise ExerciseFailed(
+                f"for uniform logits over 50 tokens it gave {got:.4g}; expected 50", hint
+            )
         for n, vocab in [(10, 30), (200, 1000)]:
             logits = 3 * torch.randn(n, vocab, generator=g)
             targets = torch.randint(0, vocab, (n,), generator=g)
@@ -124,7 +128,7 @@ def check_perplexity(fn: Callable[[Tensor, Tensor], float], quiet: bool = False)
                     )
                 elif math.isclose(got, 2 ** (nll.mean().item() / math.log(2)), rel_tol=1e-4):
                     hint = "Close: use one base throughout (natural log, exp)."
-                raise _Failed(
+                raise ExerciseFailed(
                     f"for {n} tokens over {vocab} words it gave {got:.4g}; expected {want:.4g}",
                     hint,
                 )
@@ -149,7 +153,7 @@ def check_temperature_softmax(
             got = torch.as_tensor(fn(logits.clone(), t), dtype=torch.float32)
             want = torch.softmax(logits / t, dim=-1)
             if got.shape != want.shape:
-                raise _Failed(
+                raise ExerciseFailed(
                     f"it returned shape {tuple(got.shape)} for 5 logits",
                     "One probability per token.",
                 )
@@ -161,7 +165,7 @@ def check_temperature_softmax(
                     hint = (
                         "Upside down: a low temperature must sharpen (divide by t, not multiply)."
                     )
-                raise _Failed(
+                raise ExerciseFailed(
                     f"at temperature {t} it gave {[round(v, 3) for v in got.tolist()]}; expected "
                     f"{[round(v, 3) for v in want.tolist()]}",
                     hint,
@@ -198,7 +202,7 @@ def check_stlr_by_hand(
             raise NotImplementedError
         for t, got in zip((50, 400), values):
             if got is None:
-                raise _Failed(f"no value yet for step {t}", "Compute both steps.")
+                raise ExerciseFailed(f"no value yet for step {t}", "Compute both steps.")
             want = schedules.slanted_triangular(t, **STLR_EXAMPLE)
             if not math.isclose(float(got), want, rel_tol=2e-3):
                 p = 0.5 if t == 50 else 2 / 3
@@ -211,7 +215,7 @@ def check_stlr_by_hand(
                     float(got), 0.01 * (1 + 0.7 * 31) / 32, rel_tol=2e-3
                 ):
                     hint = "The decay spans T - cut = 900 steps, not T."
-                raise _Failed(f"at step {t} you have {got!r}; that is not it", hint)
+                raise ExerciseFailed(f"at step {t} you have {got!r}; that is not it", hint)
         return "both values match schedules.slanted_triangular (0.00516 and 0.00677)."
 
     return _SET.run("stlr_by_hand", (lr_at_50, lr_at_400), checks, quiet, values=True)
@@ -237,7 +241,7 @@ def check_discriminative_lrs(
             want = schedules.discriminative_lrs(lr_top, n_groups, factor)
             got = [float(v) for v in fn(lr_top, n_groups, factor)]
             if len(got) != n_groups:
-                raise _Failed(
+                raise ExerciseFailed(
                     f"for {n_groups} groups it returned {len(got)} rates", "One LR per layer group."
                 )
             if not all(math.isclose(g, w, rel_tol=1e-9) for g, w in zip(got, want)):
@@ -248,7 +252,7 @@ def check_discriminative_lrs(
                     )
                 elif all(math.isclose(g, w / factor, rel_tol=1e-9) for g, w in zip(got, want)):
                     hint = "Off by one: the top group itself is not divided (factor ** 0 = 1)."
-                raise _Failed(
+                raise ExerciseFailed(
                     f"discriminative_lrs({lr_top}, {n_groups}, {factor}) gave "
                     f"{[f'{v:.3g}' for v in got]}; expected {[f'{v:.3g}' for v in want]}",
                     hint,
@@ -263,20 +267,45 @@ def check_discriminative_lrs(
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in [
-        Exercise("ulmfit_stages", "00", ulmfit_stages, check_ulmfit_stages,
-                 "Stage 1: general text; stage 2: target text, no labels; stage 3: labels. "
-                 "Two tricks appear in two stages."),
-        Exercise("perplexity", "04", perplexity, check_perplexity,
-                 "log_softmax, pick each target's log-probability, average, negate, exp."),
-        Exercise("temperature_softmax", "04", temperature_softmax, check_temperature_softmax,
-                 "softmax(logits / temperature)."),
-        Exercise("stlr_by_hand", "05", stlr_by_hand, check_stlr_by_hand,
-                 "cut = 100; p = t / cut while rising, 1 - (t - cut) / 900 while falling; "
-                 "lr = 0.01 * (1 + 31 p) / 32."),
-        Exercise("discriminative_lrs", "05", discriminative_lrs, check_discriminative_lrs,
-                 "Group i of n gets lr_top / factor ** (n - 1 - i)."),
+        Exercise(
+            "ulmfit_stages",
+            "00",
+            ulmfit_stages,
+            check_ulmfit_stages,
+            "Stage 1: general text; stage 2: target text, no labels; stage 3: labels. "
+            "Two tricks appear in two stages.",
+        ),
+        Exercise(
+            "perplexity",
+            "04",
+            perplexity,
+            check_perplexity,
+            "log_softmax, pick each target's log-probability, average, negate, exp.",
+        ),
+        Exercise(
+            "temperature_softmax",
+            "04",
+            temperature_softmax,
+            check_temperature_softmax,
+            "softmax(logits / temperature).",
+        ),
+        Exercise(
+            "stlr_by_hand",
+            "05",
+            stlr_by_hand,
+            check_stlr_by_hand,
+            "cut = 100; p = t / cut while rising, 1 - (t - cut) / 900 while falling; "
+            "lr = 0.01 * (1 + 31 p) / 32.",
+        ),
+        Exercise(
+            "discriminative_lrs",
+            "05",
+            discriminative_lrs,
+            check_discriminative_lrs,
+            "Group i of n gets lr_top / factor ** (n - 1 - i).",
+        ),
     ]
-}  # fmt: skip
+}
 _SET.exercises = EXERCISES  # now that the checkers exist
 
 

@@ -11,108 +11,40 @@ the result. The logic stays testable without widgets; the widget only moves numb
 - ``token_viewer(vocab)``: type text, see its tokens coloured by id, unknown words in red.
 - ``stlr_explorer()``: the slanted triangular learning rate (cut_frac, ratio, steps sliders).
 
-Every builder takes ``show_static=True``: it first displays the default state as an ordinary
-(static) figure or HTML, so a notebook executed headless (nbconvert, nbval, a web viewer) still
-shows a picture; the live widget follows and redraws when a control is released
-(``continuous_update=False``: drawing a figure per slider tick would lag).
-
-For tests and curious learners, each returned box carries:
-``box.controls`` (name -> control widget), ``box.state`` (the data of the last drawing, e.g.
-``state["counts"]``, and ``state["figure"]``) and ``box.redraw()``.
+Every builder follows ``widgets.py``'s conventions: ``show_static=True`` first displays the
+default state as an ordinary figure or HTML (so headless runs keep a picture), controls redraw on
+release, and the returned box carries ``controls``, ``state`` (e.g. ``state["counts"]``) and
+``redraw``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as W
 import numpy as np
-from IPython.display import HTML, display
 from matplotlib.figure import Figure
 
 from ulmfit_lesson import lm_loader, schedules, tokenizer
 from ulmfit_lesson.course import explain
-
-# --------------------------------------------------------------------------------------- plumbing
-
-
-def _explorer(
-    controls: dict[str, W.ValueWidget],
-    draw: Callable[..., Any],
-    show_static: bool,
-    extra: list[W.Widget] | None = None,
-) -> W.VBox:
-    """Wire ``controls`` to ``draw(state, **values)`` (which returns a Figure or an HTML string).
-
-    The result is shown in an ``Output`` below the controls, and again statically (once, before
-    the widget) when ``show_static``. Returns the box with ``controls``, ``state``, ``redraw``.
-    """
-    out = W.Output()
-    state: dict[str, Any] = {}
-
-    def render(result: Any) -> None:
-        display(HTML(result) if isinstance(result, str) else result)
-
-    def redraw(change: Any = None) -> None:
-        result = draw(state, **{name: c.value for name, c in controls.items()})
-        state["figure" if isinstance(result, Figure) else "html"] = result
-        with out:
-            out.clear_output(wait=True)
-            render(result)
-
-    for control in controls.values():
-        control.observe(redraw, names="value")
-    if show_static:
-        render(draw({}, **{name: c.value for name, c in controls.items()}))
-    redraw()
-    box = W.VBox([W.HBox(list(controls.values())), *(extra or []), out])
-    box.controls, box.state, box.redraw = controls, state, redraw
-    return box
-
-
-def _slider(kind: type, value, lo, hi, step, description: str, **kw) -> W.ValueWidget:
-    return kind(
-        value=value,
-        min=lo,
-        max=hi,
-        step=step,
-        description=description,
-        continuous_update=False,
-        style={"description_width": "initial"},
-        **kw,
-    )
-
+from ulmfit_lesson.course.widgets import explorer, slider
 
 # --------------------------------------------------------------------------------------- BPTT
 
 
-@contextmanager
-def _bptt_constants(p_full: float, sd: float):
-    """Temporarily set ``lm_loader``'s paper constants (0.95 and 5), restoring them afterwards.
-
-    ``sample_bptt_lengths`` reads ``BPTT_FULL_PROB`` and ``BPTT_SD`` when it is called, so the
-    explorer can vary them and still run the package's own sampler.
-    """
-    old = lm_loader.BPTT_FULL_PROB, lm_loader.BPTT_SD
-    lm_loader.BPTT_FULL_PROB, lm_loader.BPTT_SD = p_full, sd
-    try:
-        yield
-    finally:
-        lm_loader.BPTT_FULL_PROB, lm_loader.BPTT_SD = old
-
-
 def sample_lengths(
-    bptt: int, p_full: float = 0.95, sd: float = 5.0, n_tokens: int = 100_000, seed: int = 0
+    bptt: int,
+    p_full: float = lm_loader.BPTT_FULL_PROB,
+    sd: float = lm_loader.BPTT_SD,
+    n_tokens: int = 100_000,
+    seed: int = 0,
 ) -> np.ndarray:
     """Window lengths ``lm_loader.sample_bptt_lengths`` draws for streams of ``n_tokens`` tokens,
     with the probability of a full-length window ``p_full`` and the noise ``sd`` set as given.
 
     The last, leftover window (shorter than sampled) is dropped: it says nothing about the rule.
     """
-    with _bptt_constants(p_full, sd):
-        lengths = lm_loader.sample_bptt_lengths(n_tokens, bptt, seed)
+    lengths = lm_loader.sample_bptt_lengths(n_tokens, bptt, seed, p_full=p_full, sd=sd)
     return np.asarray(lengths[:-1])
 
 
@@ -144,7 +76,10 @@ def _draw_bptt(state: dict, bptt: int, p_full: float, sd: float) -> Figure:
 
 
 def bptt_sampler(
-    bptt: int = 70, p_full: float = 0.95, sd: float = 5.0, show_static: bool = True
+    bptt: int = 70,
+    p_full: float = lm_loader.BPTT_FULL_PROB,
+    sd: float = lm_loader.BPTT_SD,
+    show_static: bool = True,
 ) -> W.VBox:
     """Histogram of variable-length BPTT window lengths (AWD-LSTM §4.1; ULMFiT §3.3).
 
@@ -153,11 +88,11 @@ def bptt_sampler(
     ``box.state``: ``lengths``, ``counts``, ``bins``, ``figure``.
     """
     controls = {
-        "bptt": _slider(W.IntSlider, bptt, 10, 140, 1, "bptt"),
-        "p_full": _slider(W.FloatSlider, p_full, 0.0, 1.0, 0.01, "p (full length)"),
-        "sd": _slider(W.FloatSlider, sd, 0.0, 20.0, 0.5, "sd"),
+        "bptt": slider(W.IntSlider, bptt, 10, 140, 1, "bptt"),
+        "p_full": slider(W.FloatSlider, p_full, 0.0, 1.0, 0.01, "p (full length)"),
+        "sd": slider(W.FloatSlider, sd, 0.0, 20.0, 0.5, "sd"),
     }
-    return _explorer(controls, _draw_bptt, show_static)
+    return explorer(controls, _draw_bptt, show_static)
 
 
 # --------------------------------------------------------------------------------------- dropout
@@ -204,11 +139,11 @@ def dropout_mask_viewer(kind: str = "locked", p: float = 0.5, show_static: bool 
     """
     controls = {
         "kind": W.Dropdown(options=list(explain.DROPOUT_KINDS), value=kind, description="kind"),
-        "p": _slider(W.FloatSlider, p, 0.0, 0.9, 0.05, "p"),
+        "p": slider(W.FloatSlider, p, 0.0, 0.9, 0.05, "p"),
         "seed": W.IntText(value=0, description="seed", layout=W.Layout(width="140px")),
     }
     button = W.Button(description="new mask", tooltip="draw another random mask")
-    box = _explorer(controls, _draw_dropout, show_static)
+    box = explorer(controls, _draw_dropout, show_static)
     button.on_click(lambda _: setattr(controls["seed"], "value", controls["seed"].value + 1))
     box.children = (W.HBox([*box.children[0].children, button]), *box.children[1:])
     return box
@@ -258,7 +193,7 @@ def token_viewer(
         value=text, description="text", continuous_update=False, layout=W.Layout(width="90%")
     )
     controls = {"text": box_text}
-    return _explorer(controls, lambda state, text: _draw_tokens(state, text, vocab), show_static)
+    return explorer(controls, lambda state, text: _draw_tokens(state, text, vocab), show_static)
 
 
 # --------------------------------------------------------------------------------------- STLR
@@ -298,11 +233,11 @@ def stlr_explorer(
     ``box.state``: ``steps``, ``lrs``, ``peak_step``, ``figure``.
     """
     controls = {
-        "cut_frac": _slider(W.FloatSlider, cut_frac, 0.01, 0.9, 0.01, "cut_frac"),
-        "ratio": _slider(W.FloatSlider, ratio, 1.0, 100.0, 1.0, "ratio"),
-        "steps": _slider(W.IntSlider, steps, 10, 5000, 10, "steps T"),
+        "cut_frac": slider(W.FloatSlider, cut_frac, 0.01, 0.9, 0.01, "cut_frac"),
+        "ratio": slider(W.FloatSlider, ratio, 1.0, 100.0, 1.0, "ratio"),
+        "steps": slider(W.IntSlider, steps, 10, 5000, 10, "steps T"),
     }
-    return _explorer(
+    return explorer(
         controls, lambda state, **kw: _draw_stlr(state, lr_max=lr_max, **kw), show_static
     )
 

@@ -1,5 +1,5 @@
 """Pictures and explorers for the language-model notebooks (00 overview, 04 pretraining, 05 LM
-fine-tuning): thin layers over package functions, like ``widgets_basics.py``.
+fine-tuning): thin layers over package functions, built with ``widgets.py``.
 
 - ``draw_ulmfit_stages(highlight)``: ULMFiT's three stages as a diagram (after the paper's Fig. 1),
   one stage optionally highlighted ("you are here").
@@ -8,7 +8,7 @@ fine-tuning): thin layers over package functions, like ``widgets_basics.py``.
 - ``next_word_explorer(model, vocab)``: type a prompt, move the temperature slider, see the
   next-token distribution change; a button writes a continuation with ``generate.generate``.
 
-Builders follow ``widgets_basics.py``'s conventions: ``show_static=True`` first displays the default state
+Builders follow ``widgets.py``'s conventions: ``show_static=True`` first displays the default state
 as an ordinary figure (so headless runs keep a picture), controls redraw on release
 (``continuous_update=False``), and the returned box carries ``controls``, ``state`` and ``redraw``.
 """
@@ -25,7 +25,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
 from ulmfit_lesson import generate, tokenizer
-from ulmfit_lesson.course import widgets_basics
+from ulmfit_lesson.course.widgets import explorer, slider
 
 # ------------------------------------------------------------------------------- the three stages
 
@@ -68,8 +68,15 @@ def _box(ax, x: float, y: float, w: float, h: float, text: str, colour: str, bol
             (x, y), w, h, boxstyle="round,pad=0.01,rounding_size=0.02", fc=colour, ec="#555", lw=1
         )
     )
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8,
-            fontweight="bold" if bold else "normal")  # fmt: skip
+    ax.text(
+        x + w / 2,
+        y + h / 2,
+        text,
+        ha="center",
+        va="center",
+        fontsize=8,
+        fontweight="bold" if bold else "normal",
+    )
 
 
 def draw_ulmfit_stages(highlight: int | None = None) -> Figure:
@@ -94,22 +101,57 @@ def draw_ulmfit_stages(highlight: int | None = None) -> Figure:
         for j, name in enumerate(_LAYERS):
             _box(ax, x, 0.05 + j * 0.17, width, 0.13, name, _GREY if dim else enc_colour)
         _box(ax, x, 0.05 + 4 * 0.17, width, 0.15, top, _GREY if dim else top_colour, bold=True)
-        ax.text(x + width / 2, 1.02, title, ha="center", fontsize=11, fontweight="bold",
-                color="#999" if dim else "black")  # fmt: skip
-        ax.text(x + width / 2, -0.03, data, ha="center", va="top", fontsize=8,
-                color="#999" if dim else "#222")  # fmt: skip
-        ax.text(x + width / 2, -0.3, tricks, ha="center", va="top", fontsize=8, style="italic",
-                color="#999" if dim else "#08519c")  # fmt: skip
+        ax.text(
+            x + width / 2,
+            1.02,
+            title,
+            ha="center",
+            fontsize=11,
+            fontweight="bold",
+            color="#999" if dim else "black",
+        )
+        ax.text(
+            x + width / 2,
+            -0.03,
+            data,
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="#999" if dim else "#222",
+        )
+        ax.text(
+            x + width / 2,
+            -0.3,
+            tricks,
+            ha="center",
+            va="top",
+            fontsize=8,
+            style="italic",
+            color="#999" if dim else "#08519c",
+        )
         if highlight == i + 1:
             ax.add_patch(
-                FancyBboxPatch((x - 0.04, -0.47), width + 0.08, 1.55,
-                               boxstyle="round,pad=0.01", fc="none", ec="#d62728", lw=2.5)
-            )  # fmt: skip
+                FancyBboxPatch(
+                    (x - 0.04, -0.47),
+                    width + 0.08,
+                    1.55,
+                    boxstyle="round,pad=0.01",
+                    fc="none",
+                    ec="#d62728",
+                    lw=2.5,
+                )
+            )
         if i < 2:
             ax.add_patch(
-                FancyArrowPatch((x + width + 0.02, 0.45), (x + width + gap - 0.02, 0.45),
-                                arrowstyle="-|>", mutation_scale=18, lw=2, color="#333")
-            )  # fmt: skip
+                FancyArrowPatch(
+                    (x + width + 0.02, 0.45),
+                    (x + width + gap - 0.02, 0.45),
+                    arrowstyle="-|>",
+                    mutation_scale=18,
+                    lw=2,
+                    color="#333",
+                )
+            )
             ax.text(x + width + gap / 2, 0.5, "weights", ha="center", fontsize=7)
     fig.tight_layout()
     return fig
@@ -182,10 +224,8 @@ def next_word_explorer(
             description="prompt",
             continuous_update=False,
             layout=W.Layout(width="60%"),
-        ),  # fmt: skip
-        "temperature": widgets_basics._slider(
-            W.FloatSlider, temperature, 0.05, 2.0, 0.05, "temperature"
         ),
+        "temperature": slider(W.FloatSlider, temperature, 0.05, 2.0, 0.05, "temperature"),
     }
     written = W.HTML()
     button = W.Button(description=f"write {n_words} words", tooltip="sample a continuation")
@@ -193,13 +233,16 @@ def next_word_explorer(
     def draw(state: dict, prompt: str, temperature: float) -> Figure:
         return _draw_next_words(state, prompt, temperature, model, vocab, k)
 
-    box = widgets_basics._explorer(controls, draw, show_static, extra=[W.HBox([button]), written])
+    box = explorer(controls, draw, show_static, extra=[W.HBox([button]), written])
 
     def write(_: Any = None) -> str:
         text = generate.generate(
-            model, vocab, controls["prompt"].value, n_words=n_words,
+            model,
+            vocab,
+            controls["prompt"].value,
+            n_words=n_words,
             temperature=controls["temperature"].value,
-        )  # fmt: skip
+        )
         box.state["text"] = text
         written.value = f"<p style='font-family: serif; font-size: 1.1em'>{html.escape(text)}</p>"
         return text

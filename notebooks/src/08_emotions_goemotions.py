@@ -1,0 +1,394 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Emotions: GoEmotions
+#
+# *Read it first, with every output and figure, without running anything: [this notebook on the course site](https://ulmfit-lesson.github.io/ulmfit-lesson/notebooks/08_emotions_goemotions.html).*
+#
+# *Data: GoEmotions (Demszky et al. 2020, arXiv:2005.00547), 54k Reddit comments labelled with
+# 27 emotions plus "neutral", often several per comment. Paper: ULMFiT §3.3 and §4 evaluate
+# single-label tasks (one class per text, softmax); this notebook also takes the step to
+# multi-label (one yes/no per label, sigmoid). Code: `datasets.load_goemotions`,
+# `pipeline.ulmfit_pipeline` (`multi_label=True`, `tune_thresholds`).*
+#
+# The verses of notebooks 06-07 were short, clean and had two labels. Real tasks are messier.
+# GoEmotions has many labels, wildly different label frequencies, texts that carry several
+# emotions at once, and the informal language of Reddit. The same ULMFiT pipeline applies;
+# what changes is what "a good classifier" means, and how we measure it.
+#
+# **By the end you can**
+#
+# 1. describe GoEmotions: its 28 labels, the Ekman grouping, its imbalance and its multi-label texts;
+# 2. train a single-label classifier on the 7 Ekman groups and read its per-class F1;
+# 3. train a multi-label classifier (sigmoid outputs, binary cross-entropy) and tune one decision
+#    threshold per label on the dev set;
+# 4. explain where the task is hard and why: neutral dominates, emotions overlap, sarcasm,
+#    short texts, subjective labels;
+# 5. size an experiment so that it runs on a laptop CPU.
+
+# %%
+# Setup: on Google Colab or another hosted Jupyter, install the course package if it is missing
+# (on a machine set up with `make lab` this changes nothing). Datasets and the pretrained model
+# download on first use. KIT: optional path or URL of a workshop kit (ulmfit-kit.tar.gz, for a
+# room without internet; see docs/facilitator_guide.md).
+KIT = ""
+try:
+    import ulmfit_lesson
+except ImportError:
+    # Its dependencies (torch>=2.4, numpy, pandas, matplotlib, tqdm) are already on Colab and Kaggle:
+    # pip adds only this package, and keeps the service's PyTorch.
+    # %pip install -q "ulmfit-lesson @ git+https://github.com/ulmfit-lesson/ulmfit-lesson"
+from ulmfit_lesson.course import plan
+
+plan.hosted_setup(KIT)
+
+# %%
+# %matplotlib inline
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from ulmfit_lesson import clas_recipes, config, datasets, pipeline, pretrained, tokenizer
+from ulmfit_lesson.course import exercises_clas, plan, widgets_clas
+
+QUICK = config.is_quick()
+print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
+pd.set_option("display.max_colwidth", 120)
+
+# %%
+# The pretrained language model (ULMFiT's stage 1), chosen in one place for the whole notebook: the
+# course's general-fwd where it is on this machine (workshop kit, ULMFIT_DATA) or the room's mirror,
+# otherwise fastai's wt103-fwd, the paper's own model (downloaded once, about 100 MB). The numbers
+# quoted in the text were measured with general-fwd.
+PRETRAINED = pretrained.course_model()
+print("pretrained model:", plan.describe_model(PRETRAINED))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. The dataset
+#
+# Each comment was labelled by several raters, who could pick any number of the 28 labels. Read
+# with `view="multilabel"`, every comment comes with its list of labels (`one_hot=True` adds one
+# 0/1 column per label):
+
+# %%
+EMOTIONS = datasets.goemotions_labels()
+train_ml = datasets.load_goemotions("train", view="multilabel", one_hot=True)
+print(f"{len(train_ml):,} training comments, {len(EMOTIONS)} labels:")
+print(", ".join(EMOTIONS))
+n_labels = train_ml[EMOTIONS].sum(axis=1)
+print(f"comments with 1 label: {(n_labels == 1).mean():.0%}, with 2: {(n_labels == 2).mean():.0%}, with 3 or more: {(n_labels >= 3).mean():.1%}")
+train_ml.loc[n_labels >= 2, ["text", "labels"]].head(8)
+
+# %% [markdown]
+# `[NAME]` and `[RELIGION]` are the dataset's own masks for names and religions. How often does
+# each label occur?
+
+# %%
+counts = train_ml[EMOTIONS].sum().sort_values()
+fig, ax = plt.subplots(figsize=(8, 6))
+ax.barh(counts.index, counts, color=["#7f7f7f" if e == "neutral" else "#1f77b4" for e in counts.index])
+ax.set_xscale("log")
+ax.set_xlabel("training comments with the label (log scale)")
+ax.set_title(f"GoEmotions: {counts.max() / counts.min():.0f}x between the most and the least common label")
+plt.show()
+print(f"neutral is on {counts['neutral'] / len(train_ml):.0%} of the comments; grief on {counts['grief']} of {len(train_ml):,}")
+
+# %% [markdown]
+# The labels span more than two orders of magnitude. A classifier that never predicts `grief`
+# loses almost nothing in accuracy — which is why this notebook reports **F1 per label** and its
+# unweighted mean, **macro-F1**, where `grief` counts as much as `neutral`.
+#
+# ### The Ekman view: 7 groups, one per comment
+#
+# The authors also group the 27 emotions into Ekman's six basic emotions — anger, disgust, fear,
+# joy, sadness, surprise — plus neutral. `view="ekman"` maps each comment's labels to their
+# groups and keeps the comments whose labels all fall into **one** group: a single-label task
+# with 7 classes, like the paper's.
+
+# %%
+mapping = datasets.goemotions_ekman_mapping()
+groups = pd.Series(mapping).groupby(lambda e: mapping[e]).apply(lambda s: ", ".join(s.index))
+display(groups.to_frame("emotions"))
+train_ek = datasets.load_goemotions("train", view="ekman")
+print(f"{len(train_ek):,} of {len(train_ml):,} comments have a single Ekman group")
+train_ek.label.value_counts(normalize=True).to_frame("share").style.format("{:.1%}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. Where it is hard, before training anything
+#
+# **Emotions overlap.** How often does a comment with label A also carry label B? Each row is
+# the share of A's comments that also have B:
+
+# %%
+onehot = train_ml[EMOTIONS].to_numpy()
+co = onehot.T @ onehot  # co[a, b] = comments with both a and b
+share = co / np.diag(co)[:, None]
+np.fill_diagonal(share, np.nan)
+fig, ax = plt.subplots(figsize=(8, 7))
+image = ax.imshow(share, cmap="magma_r", vmin=0, vmax=0.3)
+ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=90, fontsize=7)
+ax.set_yticks(range(len(EMOTIONS)), EMOTIONS, fontsize=7)
+ax.set_xlabel("... also labelled B")
+ax.set_ylabel("comments labelled A ...")
+fig.colorbar(image, ax=ax, label="share of A's comments", shrink=0.7)
+plt.show()
+pairs = [(EMOTIONS[a], EMOTIONS[b], share[a, b]) for a in range(len(EMOTIONS)) for b in range(len(EMOTIONS)) if a != b]
+print("most frequent companions:", ", ".join(f"{a}->{b} {s:.0%}" for a, b, s in sorted(pairs, key=lambda p: -p[2])[:6]))
+
+# %% [markdown]
+# Neighbouring emotions (annoyance and anger, joy and excitement, sadness and grief) are not
+# separate boxes but regions of one space; raters draw the border in different places. Some
+# labels appear together because the comment really says two things ("thanks, love it").
+#
+# **Short texts, informal language.** Reddit comments are short and full of things a general
+# English corpus rarely contains:
+
+# %%
+sample = train_ml.sample(2000, random_state=0)
+lengths = pd.Series([len(t) for t in tokenizer.tokenize_texts(sample.text)])
+print(f"tokens per comment: median {lengths.median():.0f}, 90% have at most {lengths.quantile(0.9):.0f}")
+sarcastic = train_ml[train_ml.text.str.contains(r"/s\b", regex=True)]
+print(f"comments with Reddit's sarcasm marker '/s': {len(sarcastic)}; a few, with their labels:")
+sarcastic[["text", "labels"]].head(6)
+
+# %% [markdown]
+# Sarcasm inverts the surface emotion ("Hooray for the cancer! /s" is labelled `joy`), and the
+# label follows whichever reading the raters chose. A model that reads words left to right has only the words.
+#
+# **Subjective labels.** Emotions are in the eye of the rater. Different raters pick different
+# labels for the same comment, so part of what a classifier gets "wrong" is disagreement among
+# people; no model can score perfectly on such labels.
+#
+# ## 3. A subset that fits a laptop
+#
+# Every comment passes through the 31-million-parameter encoder in every epoch. A 2-core laptop
+# CPU reads roughly a thousand tokens a second with it, and training is about three times slower
+# than reading. All 43k training comments (about 20 tokens each) for 4 epochs would take hours.
+# So we make two choices, and say so:
+#
+# - a **random subset**: a few hundred comments for training, a few hundred each for dev and test;
+# - a **cheaper unfreezing plan**: the head, then LSTM 3, then LSTM 2 (`stages=[(-1, 1), (-2, 1),
+#   (-3, 1)]`); the embedding and LSTM 1 keep their pretrained weights, and no gradient has to
+#   travel down to them. In quick mode: the head, then the top two LSTMs.
+
+# %%
+N_TRAIN, N_EVAL = (64, 64) if QUICK else (400, 200)
+STAGES = [(-1, 1), (-3, 1)] if QUICK else [(-1, 1), (-2, 1), (-3, 1)]
+EPOCHS = sum(n for _, n in STAGES)
+BS = 32 if QUICK else 64
+train_ek_sub = train_ek.sample(N_TRAIN, random_state=0)
+dev_ek = datasets.load_goemotions("dev", view="ekman").sample(N_EVAL, random_state=0)
+test_ek = datasets.load_goemotions("test", view="ekman").sample(N_EVAL, random_state=0)
+print(f"subset: {N_TRAIN} training comments ({N_TRAIN / len(train_ek):.1%} of the Ekman view), "
+      f"{len(dev_ek)} dev, {len(test_ek)} test; {EPOCHS} epochs")
+
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# The ULMFiT recipe would first fine-tune the language model on Reddit comments (stage 2, which
+# needs no labels: all 43k comments could be used). To keep the notebook within minutes we skip
+# it (`finetune_lm=False`): `ulmfit_pipeline` still extends the pretrained model's vocabulary
+# (`PRETRAINED`) with the comments' frequent new words (they start from the mean embedding), and
+# trains the classifier with discriminative learning rates and STLR over the stages above. Comments are short, so
+# `bptt=16` as for the verses. To save more time there is no validation after every epoch: the
+# classifier is evaluated once, at the end.
+#
+# ## 4. Single-label: the 7 Ekman groups
+
+# %%
+def report(record, model, optimizer):  # called after every epoch
+    print(f"epoch {record['epoch'] + 1}: {record['trainable_groups']} layer groups trained, "
+          f"train loss {record['train_loss']:.3f} ({record['seconds']:.0f} s)")
+
+
+print(f"training: {EPOCHS} epochs on {N_TRAIN} comments; about", "15 seconds" if QUICK else "1-2 minutes", "on a 2-core laptop")
+start = time.time()
+ekman = pipeline.ulmfit_pipeline(
+    train_ek_sub, None, pretrained=PRETRAINED, finetune_lm=False, label_names=sorted(datasets.EKMAN),
+    stages=STAGES, bs=BS, bptt=16, seed=0, progress=False, on_epoch=report,
+).classifier
+print(f"done in {time.time() - start:.0f} s")
+
+# %%
+ek_clf = ekman.classifier
+ek_scores = clas_recipes.evaluate_classifier(ek_clf, test_ek.text.tolist(), test_ek.label.tolist())
+majority = test_ek.label.value_counts(normalize=True).max()
+print(f"test accuracy {ek_scores['accuracy']:.1%} (majority class: {majority:.1%}), macro-F1 {ek_scores['macro_f1']:.3f}")
+if not QUICK:
+    assert ek_scores["accuracy"] > majority, "the full run should beat always answering the majority class"
+widgets_clas.plot_confusion(ek_scores["confusion_matrix"], ek_clf.label_names)
+
+# %%
+support = test_ek.label.value_counts().reindex(ek_clf.label_names).fillna(0).astype(int).tolist()
+widgets_clas.plot_class_f1(ek_clf.label_names, ek_scores["class_f1"], support, title="Ekman groups: F1 per class on the test subset")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# Expect the frequent classes (joy, neutral) to score best and the rare ones (fear, disgust)
+# worst — in 400 comments `disgust` has a handful of examples, too few to learn from. The
+# confusion matrix shows *where* the errors go: mostly into the big classes, `joy` and `neutral`,
+# the safe guesses for a comment whose emotion is mild or only implied.
+#
+# Keep the scale in mind. The GoEmotions authors fine-tuned BERT on all 43k training comments and
+# report a macro-F1 of about 0.64 on the Ekman groups (0.46 on the 28 labels). Our classifier saw
+# 1% of the data for three short epochs, with the lower layers frozen and no LM fine-tuning on
+# Reddit text; with `general-fwd` it only just beats the majority class. The experiments
+# (`python experiments/run.py goemotions`) train on 4,000 comments with the full recipe: there
+# ULMFiT (with `general-fwd`) reaches 0.569 accuracy / 0.360 macro-F1 over 5 seeds, the best
+# accuracy of the methods tried, but TF-IDF + logistic regression, tuned for macro-F1, gets 0.430
+# macro-F1 (README, "GoEmotions").
+#
+# ## 5. Multi-label: 28 yes/no questions
+#
+# Most comments carry one label, but many carry two or three, and the Ekman view throws those
+# away. A **multi-label** classifier answers a separate yes/no question for every label:
+#
+# - the head has 28 outputs as before, but each goes through its own **sigmoid** — a probability
+#   between 0 and 1 that does not compete with the others (softmax forces them to sum to 1);
+# - the loss is **binary cross-entropy**, averaged over the 28 questions;
+# - a label is predicted when its probability reaches its **threshold**.
+#
+# `train_classifier(multi_label=True)` does all three. The labels can be lists of names; we
+# pass all 28 names so that a label missing from the small subset is still an output.
+
+# %%
+dev_ml = datasets.load_goemotions("dev", view="multilabel").sample(N_EVAL, random_state=0)
+test_ml = datasets.load_goemotions("test", view="multilabel").sample(N_EVAL, random_state=0)
+train_ml_sub = train_ml[["text", "labels"]].sample(N_TRAIN, random_state=0)
+print(f"training: {EPOCHS} epochs on {N_TRAIN} comments, 28 labels; about", "15 seconds" if QUICK else "1-2 minutes", "on a 2-core laptop")
+start = time.time()
+multi = pipeline.ulmfit_pipeline(
+    train_ml_sub, None, pretrained=PRETRAINED, finetune_lm=False, label_col="labels", multi_label=True,
+    label_names=EMOTIONS, stages=STAGES, bs=BS, bptt=16, seed=0, progress=False, on_epoch=report,
+).classifier
+ml_clf = multi.classifier
+print(f"done in {time.time() - start:.0f} s; thresholds for now: {set(ml_clf.thresholds)}")
+
+# %% [markdown]
+# **Thresholds.** With 0.5 for every label, a rare label is almost never predicted: the model has
+# seen it so seldom that its probability rarely climbs that high, even when it is right. So we
+# choose one threshold per label on the **dev** set: `clas_recipes.tune_thresholds` tries 0.05,
+# 0.10, ..., 0.95 for each label and keeps the one with the best F1 (`train_classifier` does the
+# same by itself when it is given a validation set). A label without a single positive dev
+# comment keeps 0.5: there is nothing to tune it on.
+
+# %%
+y_dev = clas_recipes.encode_labels(dev_ml.labels.tolist(), EMOTIONS, multi_label=True)  # (n, 28) 0/1
+probs_dev = ml_clf.predict_proba(dev_ml.text.tolist()).numpy()  # (n, 28) sigmoid outputs
+ml_clf.thresholds = clas_recipes.tune_thresholds(probs_dev, y_dev)
+thresholds = pd.Series(ml_clf.thresholds, index=EMOTIONS)
+print("tuned thresholds, lowest first:", ", ".join(f"{e} {t:.2f}" for e, t in thresholds.sort_values().head(8).items()))
+print(f"labels left at 0.5 (no positive dev comment): {int((y_dev.sum(0) == 0).sum())}")
+
+# %% [markdown]
+# Thresholds chosen on dev must be judged on other data — the test subset. Besides macro-F1,
+# count how many labels the classifier hands out per comment; the truth is a little over one:
+
+# %%
+y_test = clas_recipes.encode_labels(test_ml.labels.tolist(), EMOTIONS, multi_label=True)
+probs = ml_clf.predict_proba(test_ml.text.tolist()).numpy()
+at_half = clas_recipes.metrics_from_probs(probs, y_test, EMOTIONS, multi_label=True, thresholds=[0.5] * len(EMOTIONS))
+tuned = clas_recipes.metrics_from_probs(probs, y_test, EMOTIONS, multi_label=True, thresholds=ml_clf.thresholds)
+print(f"test macro-F1 with 0.5 everywhere: {at_half['macro_f1']:.3f};  with the tuned thresholds: {tuned['macro_f1']:.3f}")
+print(f"exact match (every label of a comment right): {at_half['accuracy']:.1%} vs {tuned['accuracy']:.1%}")
+per_comment = lambda t: (probs >= np.asarray(t)).sum(axis=1).mean()
+print(f"labels per comment: true {y_test.sum(axis=1).mean():.2f}, predicted at 0.5 {per_comment([0.5] * len(EMOTIONS)):.2f}, "
+      f"with the tuned thresholds {per_comment(ml_clf.thresholds):.2f}")
+
+# %%
+support = [c["tp"] + c["fn"] for c in tuned["label_counts"]]
+widgets_clas.plot_class_f1(EMOTIONS, tuned["label_f1"], support, compare=at_half["label_f1"],
+                           names=("F1, tuned thresholds", "F1 at 0.5"), title="28 labels: F1 per label on the test subset")
+
+# %% [markdown]
+# This small classifier has barely begun to learn the multi-label task. Its loss starts where
+# every sigmoid says 0.5, and with most labels rare the first thing it must learn is to say "no"
+# to nearly everything; a few dozen optimizer steps are not enough for more. Two lessons follow,
+# and both hold for big models too:
+#
+# - **Tuned thresholds can game F1.** For a label the model cannot tell apart, the F1-best
+#   threshold is the lowest: always answering "yes" gives F1 = 2p / (1 + p) for a label on a
+#   share p of the comments, while never answering gives 0. So a weak model with tuned thresholds
+#   hands out many labels per comment (compare the counts above) and its macro-F1 rises without
+#   it being any more useful. Look at precision, recall and the number of labels, not at F1 alone.
+# - **Rare labels need examples.** A label seen a handful of times in training stays near 0
+#   whatever the threshold (the red mark is F1 at 0.5). "n/a": neither present nor predicted in
+#   the test subset.
+#
+# Exact match — all 28 answers right — is a harsh measure, reported for completeness.
+#
+# **Which comments carry several labels, and does the model see them?**
+
+# %%
+shown = test_ml.assign(predicted=ml_clf.decide(torch.from_numpy(probs)))
+shown[shown.labels.str.len() >= 2][["text", "labels", "predicted"]].head(8)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Try it
+#
+# The multi-label classifier on your own sentence: every label's probability (the bold ones are
+# over their threshold) and the words that pushed its top label up or down. Try a mixed message:
+# `"thanks a lot, I'm so sorry for your loss"`.
+
+# %%
+widgets_clas.classifier_box(ml_clf, text="thank you so much, this made my day!")
+
+
+# %% [markdown]
+# ## 7. Exercise: the best threshold for one label
+#
+# Write `best_threshold(probs, truth)`: `probs` are one label's predicted probabilities on the dev
+# set, `truth` whether each comment really has the label. Try the thresholds 0.05, 0.10, ...,
+# 0.95 and return the one with the highest F1 = 2·tp / (2·tp + fp + fn); on a tie, the one nearest
+# 0.5.
+
+# %%
+def best_threshold(probs, truth) -> float:
+    raise NotImplementedError  # your code here
+
+
+exercises_clas.check_best_threshold(best_threshold)
+
+# %% [markdown]
+# Stuck? `exercises_clas.hint("best_threshold")`.
+#
+# ## Summary
+#
+# - GoEmotions: 28 labels, several per comment for about one in six comments, frequencies that
+#   differ by two orders of magnitude, `neutral` on about a third of the comments.
+# - The **Ekman view** makes it a 7-class single-label task (softmax, cross-entropy); judge it by
+#   **per-class F1** and **macro-F1**, not only accuracy.
+# - **Multi-label** = one sigmoid and one binary cross-entropy per label; a label is predicted
+#   above its threshold. **Per-label thresholds tuned on dev** help labels whose probabilities
+#   rarely reach 0.5 — and can game F1 for labels the model cannot separate (always "yes").
+#   Tune on dev, report on test, and count the labels predicted per comment.
+# - It is hard because emotions overlap, rare labels have few examples, comments are short and
+#   sarcastic, and raters disagree.
+# - On a laptop CPU, train on a stated subset. Next steps that would help most: fine-tune the
+#   LM on all the (unlabelled) comments (stage 2), more labelled data, a GPU.
+#
+# ## Review questions
+#
+# 1. Why does accuracy look good for a classifier that never predicts `grief`, and which metric
+#    exposes it?
+# 2. A comment labelled `joy` and `sadness` is dropped by the Ekman view. Why, and what does that
+#    do to the task?
+# 3. With a softmax over 28 labels, why can a classifier not express "both admiration and
+#    gratitude, each with 90%"? What does a sigmoid per label change?
+# 4. Why must thresholds be tuned on the dev set and judged on the test set, never both on one?
+# 5. You may spend 10 minutes of CPU: train on more labelled comments, or fine-tune the LM on
+#    unlabelled ones? What does the paper suggest (notebook 07)?

@@ -1,0 +1,190 @@
+"""The notebooks' prose against the notebooks and the committed results.
+
+Two kinds of mistake a reader cannot catch and a test can:
+
+- a cross-reference to the wrong notebook ("slanted triangular learning rates (notebook 06)" when
+  they are taught in 05): every topic the course points to has ONE home notebook, that notebook has
+  a heading about it, and every "notebook NN" written right after the topic's name names that home;
+- a measured number quoted in prose that no longer matches the committed results (a rerun changed
+  the CSV, or the sentence was written before the run): each quoted result is recomputed here from
+  ``experiments/results/`` and must appear in the notebook exactly as the CSV gives it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+RESULTS = ROOT / "experiments" / "results" / "full"
+
+# topic -> (words that name it, home notebook, a word its home's heading must contain)
+TOPICS = {
+    "tokenization": (("tokeniz", "special token"), "01", "token"),
+    "vocabulary": (("vocabulary", "min_freq"), "01", "vocabulary"),
+    "the LM stream": (("one stream", "stream layout"), "02", "stream"),
+    "variable-length BPTT": (
+        ("variable-length bptt", "variable bptt"),
+        "02",
+        "variable-length bptt",
+    ),
+    "AWD-LSTM": (("awd-lstm",), "03", "awd-lstm"),
+    "dropouts": (
+        ("locked dropout", "weight dropout", "embedding dropout", "dropconnect"),
+        "03",
+        "dropout",
+    ),
+    "AR/TAR": (("ar/tar", "ar and tar"), "03", "ar and tar"),
+    "weight tying": (("tied", "weight tying"), "03", "weight tying"),
+    "general pretraining": (
+        ("stage 1", "general-domain pretraining", "perplexity"),
+        "04",
+        "stage 1",
+    ),
+    "LM fine-tuning": (
+        ("stage 2", "fine-tuned on the poems", "fine-tuning the language model"),
+        "05",
+        "stage 2",
+    ),
+    "discriminative fine-tuning": (("discriminative",), "05", "discriminative"),
+    "STLR": (("slanted triangular", "stlr"), "05", "slanted triangular"),
+    "the classifier": (("stage 3", "concat pool", "bpt3c", "padding"), "06", "stage 3"),
+    "gradual unfreezing": (("gradual unfreezing", "unfreezing"), "06", "without forgetting"),
+    "sample efficiency": (("sample efficiency", "ablation"), "07", "ablations"),
+    "emotions": (("goemotions", "multi-label"), "08", "goemotions"),
+    "your own data": (("your own data", "a csv file", "your own csv"), "09", "your own data"),
+}
+WINDOW = 60  # characters before "notebook NN" in which a topic's name counts as its subject
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _markdown(path: Path) -> str:
+    return "\n\n".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "markdown")
+
+
+def _all_text(path: Path) -> str:
+    return "\n\n".join("".join(c["source"]) for c in _cells(path))
+
+
+def _notebooks() -> dict[str, Path]:
+    return {p.name[:2]: p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
+
+
+def _headings(path: Path) -> list[str]:
+    return [
+        line.lstrip("#").strip().lower()
+        for line in _markdown(path).splitlines()
+        if line.startswith("#")
+    ]
+
+
+def test_every_topic_has_a_heading_in_its_home_notebook():
+    notebooks = _notebooks()
+    for topic, (_, home, heading_word) in TOPICS.items():
+        headings = _headings(notebooks[home])
+        assert any(heading_word in h for h in headings), (
+            f"topic {topic!r} lives in notebook {home}, but none of its headings mentions "
+            f"{heading_word!r}: {headings}"
+        )
+
+
+def _subject(text: str, end: int) -> str:
+    """The words just before a reference, cut at the sentence or clause boundary before it."""
+    before = text[max(0, end - WINDOW) : end]
+    cut = max(before.rfind(". "), before.rfind("; "), before.rfind("\n\n"), before.rfind(")"))
+    return before[cut + 1 :].lower()
+
+
+def wrong_references(text: str) -> list[str]:
+    """Every "(...) notebook NN" whose preceding words name a topic that lives elsewhere."""
+    problems = []
+    for m in re.finditer(r"[Nn]otebooks? (\d\d)(?!-)", text):
+        subject = _subject(text, m.start())
+        for topic, (words, home, _) in TOPICS.items():
+            if any(w in subject for w in words) and m.group(1) != home:
+                named = {
+                    t
+                    for t, (ws, h, _) in TOPICS.items()
+                    if h == m.group(1) and any(w in subject for w in ws)
+                }
+                if (
+                    not named
+                ):  # the words also name a topic of the notebook referred to: ambiguous, fine
+                    problems.append(
+                        f"{subject.strip()!r} -> notebook {m.group(1)} ({topic} is in {home})"
+                    )
+    return problems
+
+
+def test_the_reference_check_catches_the_mistakes_it_is_for():
+    assert wrong_references("batches need padding (notebook 07)")
+    assert wrong_references("with slanted triangular learning rates (notebook 06)")
+    assert not wrong_references("with slanted triangular learning rates (notebook 05)")
+    assert not wrong_references("STLR. The encoder is saved for the classifier (notebook 06)")
+
+
+@pytest.mark.parametrize("nb", sorted(_notebooks()))
+def test_cross_references_name_the_notebook_that_teaches_the_topic(nb):
+    path = _notebooks()[nb]
+    assert wrong_references(_all_text(path)) == [], path.name
+
+
+# ------------------------------------------------------------------------- quoted measured numbers
+
+
+def _mean(csv: str, method: str, column: str, **where) -> float:
+    df = pd.read_csv(RESULTS / csv)
+    df = df[df.method == method]
+    for k, v in where.items():
+        df = df[df[k] == v]
+    assert len(df), f"no rows for {method} {where} in {csv}"
+    return float(df[column].mean())
+
+
+def _goemotions(method: str, column: str) -> str:
+    return f"{_mean('compare_goemotions-ekman.csv', method, column, n_train=4000):.3f}"
+
+
+# (notebook, the sentence's pattern with {} where the number goes, how the number is computed)
+QUOTED = [
+    ("08", "reaches {} accuracy", lambda: _goemotions("ulmfit", "accuracy")),
+    ("08", "/ {} macro-F1 over 5 seeds", lambda: _goemotions("ulmfit", "macro_f1")),
+    ("08", "gets {} macro-F1", lambda: _goemotions("tfidf_logreg", "macro_f1")),
+]
+
+
+@pytest.mark.parametrize("nb, pattern, value", QUOTED, ids=[f"{n}:{p}" for n, p, _ in QUOTED])
+def test_numbers_quoted_in_notebooks_match_the_committed_results(nb, pattern, value):
+    text = " ".join(_markdown(_notebooks()[nb]).split())
+    expected = pattern.format(value())
+    assert expected in text, (
+        f"notebook {nb} should say {expected!r} (recomputed from {RESULTS.relative_to(ROOT)}); "
+        f"it says: {re.findall(re.escape(pattern).replace(re.escape('{}'), r'[0-9.]+'), text)}"
+    )
+
+
+def test_sample_efficiency_prose_says_what_the_table_says():
+    """Notebook 07 must not promise that ULMFiT beats the majority class with a few dozen verses
+    where the committed 5-seed table has it below the majority class."""
+    df = pd.read_csv(RESULTS / "sample_efficiency_poems-3class.csv")
+    means = df.groupby(["method", "n_train"]).accuracy.mean()
+    below = [
+        n
+        for n in sorted(df.n_train.unique())
+        if means.get(("ulmfit", n), 1) < means.get(("majority", n), 0)
+    ]
+    text = " ".join(_markdown(_notebooks()["07"]).split()).lower()
+    assert "a few dozen verses" not in text or not below
+    if below:  # the notebook must admit it, in words a learner reads
+        assert "majority" in text and any(f"{n} verses" in text for n in below), (
+            f"ULMFiT is below the majority class at {below} training verses in the committed results; "
+            "notebook 07 should say so"
+        )
