@@ -88,7 +88,7 @@ def clas_run(checkpoint=None, resume=False, seed=0) -> dict:
         checkpoint_path=checkpoint,
         resume=resume,
     )
-    epochs = [{k: v for k, v in e.items() if k != "seconds"} for e in result.history]
+    epochs = [{k: v for k, v in e.items() if k not in ("seconds", "t_end")} for e in result.history]
     return {"epochs": epochs, "accuracy": result.metrics["accuracy"]}
 
 

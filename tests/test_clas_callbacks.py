@@ -61,3 +61,51 @@ def test_epoch_recorder_makes_one_record_per_epoch_with_the_stage():
     count = EpochCount(2)
     count.after_epoch(run)
     assert count.n == 3
+
+
+def test_early_stopping_counts_epochs_without_improvement_from_its_start_only():
+    from ulmfit_lesson.clas_callbacks import EarlyStopping
+
+    run = Run(torch.nn.Linear(1, 1), None, [], epochs=10)
+    records = []
+    stop = EarlyStopping("valid_loss", patience=2, records=records)
+    losses = [0.9, 0.95, 0.99, 0.5, 0.6, 0.55, 0.7]  # the first three: gradual unfreezing
+    for epoch, loss in enumerate(losses):
+        records.append({"epoch": epoch, "valid_loss": loss})
+        if epoch == 3:
+            stop.start = 3  # the last stage begins: only now does patience count
+        stop.after_epoch(run)
+        if run.stop:
+            break
+    # epochs 1 and 2 were worse than 0 but came before the start; from epoch 3 (0.5), epochs 4
+    # and 5 did not improve: stop after epoch 5
+    assert run.stop and stop.stopped_after == 5
+    acc = EarlyStopping("accuracy", patience=1, records=[{"epoch": 0, "accuracy": 0.6}])
+    acc.start = 0
+    run2 = Run(torch.nn.Linear(1, 1), None, [], epochs=3)
+    acc.after_epoch(run2)
+    acc.records.append({"epoch": 1, "accuracy": 0.6})  # a tie is not an improvement... but is
+    acc.after_epoch(run2)  # the best (the later of equals), so patience starts again
+    assert not run2.stop
+    acc.records.append({"epoch": 2, "accuracy": 0.55})
+    acc.after_epoch(run2)
+    assert run2.stop and acc.stopped_after == 2
+    off = EarlyStopping("valid_loss", patience=None, records=records)
+    off.start = 0
+    run3 = Run(torch.nn.Linear(1, 1), None, [], epochs=3)
+    off.after_epoch(run3)
+    assert not run3.stop
+
+
+def test_fit_stops_after_the_epoch_a_callback_stopped():
+    from ulmfit_lesson.callbacks import Callback
+    from ulmfit_lesson.train import Step, fit
+
+    class StopAtEpoch1(Callback):
+        def after_epoch(self, run):
+            run.stop = run.epoch == 1
+
+    steps = []
+    run = Run(torch.nn.Linear(1, 1), None, [0, 1, 2], epochs=5)
+    fit(run, lambda b: steps.append(b) or Step(None, torch.tensor(0.0), 0, 0.0), [StopAtEpoch1()])
+    assert len(steps) == 6 and run.epoch == 1  # two whole epochs, not a step of the third

@@ -318,3 +318,26 @@ def test_keep_best_ends_with_the_best_validation_epochs_weights(tmp_path):
     resumed, _ = _keep_best_run(texts, labels, valid, vocab, checkpoint_path=path, resume=True)
     assert resumed.best_epoch == best
     assert all(torch.equal(resumed.model.state_dict()[k], final[k]) for k in final)
+
+
+def test_patience_stops_the_last_stage_early_and_keeps_the_best_epoch():
+    texts, labels = good_bad_texts(48)
+    valid = good_bad_texts(16, seed=1)
+    vocab = Vocab.build(tokenize_texts(texts + valid[0]), min_freq=1)
+    common = dict(lm=pretrained_like_lm(vocab), vocab=vocab, bs=8, bptt=20, progress=False)
+    # a huge learning rate in the last stage: the validation loss gets worse, so it must stop
+    stages = [(-1, 1, 0.01), (0, 6, 50.0)]
+    result = train_classifier(texts, labels, *valid, stages=stages, patience=2, **common)
+    losses = [h["valid_loss"] for h in result.history]
+    assert result.stopped_after is not None and len(losses) < 7, losses
+    assert result.stopped_after == len(losses) - 1
+    counted = losses[1:]  # patience starts with the last stage (epoch 1)
+    best = 1 + max(i for i, x in enumerate(counted) if x == min(counted))
+    assert len(losses) - 1 - best == 2  # stopped exactly `patience` epochs after the best
+    assert result.best_epoch == max(i for i, x in enumerate(losses) if x == min(losses))
+    assert all(h["t_end"] > 0 for h in result.history)
+    assert [h["t_end"] for h in result.history] == sorted(h["t_end"] for h in result.history)
+    with pytest.raises(ValueError, match="patience needs valid_texts"):
+        train_classifier(texts, labels, stages=stages, patience=2, **common)
+    with pytest.raises(ValueError, match="at least 1 epoch"):
+        train_classifier(texts, labels, *valid, stages=stages, patience=0, **common)

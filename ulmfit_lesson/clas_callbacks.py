@@ -15,9 +15,7 @@ from typing import Any
 from . import checkpoint as ckpt
 from .callbacks import Callback, rng_state, set_rng_state
 
-CLAS_TRAIN_STATE = (
-    "classifier_train_state"  # extra["kind"] of the classifier's training checkpoints
-)
+CLAS_TRAIN_STATE = "classifier_train_state"  # extra["kind"] of its training checkpoints
 KEEP_BEST_METRICS = {"accuracy": max, "macro_f1": max, "valid_loss": min}  # metric -> better one
 
 
@@ -27,9 +25,10 @@ class EpochRecorder(Callback):
     ``records``, ``keep_best`` told, then ``on_epoch(record, model, optimizer)``. Each unfreezing
     stage is its own ``fit``: :meth:`stage` says which one runs."""
 
-    def __init__(self, records, groups, bar, keeper, validate=None, on_epoch=None):
+    def __init__(self, records, groups, bar, keeper, validate=None, on_epoch=None, started=None):
         self.records, self.groups, self.bar, self.keeper = records, groups, bar, keeper
         self.validate, self.on_epoch = validate, on_epoch
+        self.started = time.time() if started is None else started
 
     def stage(self, stage_no: int, stage, sched, earlier: int) -> None:
         """Stage ``stage_no`` (an ``UnfreezeStage``, its ``Schedule``) after ``earlier`` epochs."""
@@ -58,6 +57,9 @@ class EpochRecorder(Callback):
         if self.validate is not None:
             record.update(self.validate())
         record["seconds"] = time.time() - self.t0
+        record["t_end"] = (
+            time.time() - self.started
+        )  # since train_classifier began: time to accuracy
         self.records.append(record)
         self.keeper.after_epoch(run)
         self.bar.epoch_end({k: v for k, v in record.items() if k != "lrs"})
@@ -94,6 +96,32 @@ class KeepBest(Callback):
         self.best = {"epoch": int(record["epoch"]), "score": score, "state": state}
 
 
+class EarlyStopping(Callback):
+    """Stop when ``metric`` has not improved for ``patience`` epochs (fastai's
+    ``EarlyStoppingCallback``). Only epochs from ``records[start:]`` count: the classifier sets
+    ``start`` when its last, fully unfrozen stage begins, so gradual unfreezing always runs to the
+    end. :class:`KeepBest` then restores the best epoch, so stopping loses nothing.
+
+    Why: the number of epochs that pays depends on the data set's size; past the best epoch, more
+    epochs cost time and, on a small set, start to memorise it.
+    """
+
+    def __init__(self, metric: str, patience: int | None, records: list[dict]):
+        self.metric, self.patience, self.records = metric, patience, records
+        self.start = None  # index of the first record that counts
+        self.stopped_after = None  # the epoch after which training stopped
+
+    def after_epoch(self, run) -> None:
+        if self.patience is None or self.start is None:
+            return
+        scores = [float(r[self.metric]) for r in self.records[self.start :]]
+        better = KEEP_BEST_METRICS[self.metric]
+        best_at = max(i for i, s in enumerate(scores) if s == better(scores))  # the last best
+        if len(scores) - 1 - best_at >= self.patience:
+            run.stop = True
+            self.stopped_after = int(self.records[-1]["epoch"])
+
+
 class ClasCheckpoint(Callback):
     """After each classifier epoch, save what resuming needs: weights, Adam's state, the next
     epoch's shuffle and dropout random states, the history and ``keep_best``'s best so far.
@@ -104,12 +132,8 @@ class ClasCheckpoint(Callback):
 
     def __init__(self, path, run_id, vocab, loader, records, device, keep_best, n_epochs):
         self.path, self.run_id, self.vocab, self.loader = path, run_id, vocab, loader
-        self.records, self.device, self.keep_best, self.n_epochs = (
-            records,
-            device,
-            keep_best,
-            n_epochs,
-        )
+        self.records, self.device = records, device
+        self.keep_best, self.n_epochs = keep_best, n_epochs
         self.saved = f"epoch {len(records)} of {n_epochs}" if records else None
 
     def after_epoch(self, run) -> None:
@@ -161,6 +185,7 @@ __all__ = [
     "CLAS_TRAIN_STATE",
     "ClasCheckpoint",
     "EpochCount",
+    "EarlyStopping",
     "EpochRecorder",
     "KEEP_BEST_METRICS",
     "KeepBest",

@@ -28,19 +28,11 @@ Each switch is a parameter, so the paper's ablations (Table 6: LM fine-tuning va
     Freez + stlr / + cos        discriminative=False, schedule="stlr" / "one_cycle"
     ULMFiT (Freez+discr+stlr)   the defaults
 
-Three switches go beyond the paper, for small datasets (measured on the poems by
-``experiments.tune_stage3``): ``stages`` entries may carry their own peak learning rate (fastbook's
-plan lowers it as layers thaw), ``label_smoothing`` (MultiFiT's classifier) and ``keep_best`` (end on
-the best validation epoch's weights). Two more, for imbalanced classes (GoEmotions), also beyond
-the paper, which trains on plain cross-entropy and predicts the argmax: ``class_weights=
-"balanced"`` (smoothed inverse-frequency weights in the loss, ``balanced_class_weights``) and
-``tune_decision="macro_f1"`` (per-class offsets, or multi-label thresholds, tuned on the validation
-set for macro-F1; stored with the classifier and used by ``predict``). Both are off by default;
-which to turn on is a choice for the validation set, never the test set.
-
-``pipeline.ulmfit_pipeline`` chains stage 2
-(``lm_recipes.finetune_lm``) and stage 3 for DataFrames; the CLI and the notebooks use it. The metrics (accuracy, macro-F1, confusion matrix, per-label thresholds)
-are in ``metrics.py``.
+Beyond the paper, each off by default and chosen on validation data, never on test: per-stage
+peak learning rates in ``stages`` (fastbook), ``label_smoothing`` (MultiFiT), ``keep_best`` and
+``patience`` (end on the best validation epoch; stop once it stops improving), and for imbalanced
+classes ``class_weights="balanced"`` and ``tune_decision="macro_f1"`` (``labels``, ``metrics``).
+``pipeline.ulmfit_pipeline`` chains stage 2 and stage 3 on DataFrames; the CLI and notebooks use it.
 
 Reference: fastai v0.7 ``courses/dl2/imdb_scripts/train_clas.py`` (the paper's script), fastai v2
 ``text_classifier_learner`` + ``fit_one_cycle`` stages (fastbook ch. 10).
@@ -61,6 +53,7 @@ from .callbacks import ScheduleLR
 from .clas_callbacks import (
     KEEP_BEST_METRICS,
     ClasCheckpoint,
+    EarlyStopping,
     EpochCount,
     EpochRecorder,
     KeepBest,
@@ -128,7 +121,9 @@ class ClassifierResult:
     group), ``seconds``. ``metrics``: the final validation metrics, under the plain rule (argmax;
     0.5 per label) and, where one was tuned, under the tuned rule (``macro_f1_tuned``, ...;
     ``metrics.tuned_and_untuned``).
-    ``best_epoch``: with ``keep_best``, the (0-based) epoch whose weights the model holds.
+    ``best_epoch``: with ``keep_best`` or ``patience``, the (0-based) epoch whose weights the model
+    holds. ``stopped_after``: with ``patience``, the epoch after which training stopped early (None:
+    it ran every epoch).
     ``offsets``: single-label with ``tune_decision``: the per-class log-probability offsets tuned on
     the validation set (``metrics.tune_class_offsets``), which ``classifier.predict`` applies.
     ``class_weights``: the loss weights used (``balanced_class_weights``), or None.
@@ -143,6 +138,7 @@ class ClassifierResult:
     class_weights: list | None = None
     history: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
+    stopped_after: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -223,6 +219,7 @@ def train_classifier(
     beta: float = DEFAULTS.beta,
     label_smoothing: float = DEFAULTS.label_smoothing,
     keep_best: str | None = DEFAULTS.keep_best,
+    patience: int | None = DEFAULTS.patience,
     class_weights: str | None = DEFAULTS.class_weights,
     class_weight_power: float = DEFAULTS.class_weight_power,
     tune_decision: str | None = DEFAULTS.tune_decision,
@@ -269,6 +266,9 @@ def train_classifier(
             that scored best on it on the validation set (ties: the later epoch), not the last
             epoch's (fastai's ``SaveModelCallback``). On a few hundred examples the score jumps from
             epoch to epoch, and the last epoch is often not the best. ``result.best_epoch`` says which.
+        patience: stop once the validation metric (``keep_best``'s; ``"valid_loss"`` if that is
+            None) has not improved for ``patience`` epochs of the last, fully unfrozen stage, and end
+            with the best epoch's weights (fastai's ``EarlyStoppingCallback``). ``None``: every epoch.
         class_weights: ``None`` (the paper: plain cross-entropy) or ``"balanced"`` (beyond the paper):
             each example's loss is weighted by its class's weight, smoothed inverse frequency with
             ``class_weight_power`` (formula: :func:`balanced_class_weights`). Multi-label: each
@@ -311,6 +311,7 @@ def train_classifier(
         max_len=max_len,
         label_smoothing=label_smoothing,
         keep_best=keep_best,
+        patience=patience,
         class_weights=class_weights,
         class_weight_power=class_weight_power,
         tune_decision=tune_decision,
@@ -377,6 +378,12 @@ def train_classifier(
         stage_lrs = [lr] * len(plan)
     if keep_best is not None and keep_best not in KEEP_BEST_METRICS:
         raise ValueError(f"keep_best must be one of {sorted(KEEP_BEST_METRICS)}, got {keep_best!r}")
+    if patience is not None:
+        if patience < 1:
+            raise ValueError(f"patience must be at least 1 epoch, got {patience}")
+        if valid_texts is None:
+            raise ValueError("patience needs valid_texts and valid_labels: it watches their score")
+        keep_best = keep_best or "valid_loss"  # stopping early keeps the best epoch, not the last
     if keep_best is not None and valid_texts is None:
         raise ValueError("keep_best needs valid_texts and valid_labels: it picks the epoch on them")
     if not 0.0 <= label_smoothing < 1.0:
@@ -428,11 +435,12 @@ def train_classifier(
     if valid_loader is not None:
         validate = partial(validation_scores, model, valid_loader, y_valid, multi_label)
     keeper = KeepBest(keep_best, result.history, best)
+    stopper = EarlyStopping(keep_best, patience, result.history)
     saver = ClasCheckpoint(
         checkpoint_path, run_id, vocab, train_loader, result.history, device, keeper, n_epochs
     )
     bar = make_progress(n_epochs * len(train_loader), "classifier", progress)
-    recorder = EpochRecorder(result.history, groups, bar, keeper, validate, on_epoch)
+    recorder = EpochRecorder(result.history, groups, bar, keeper, validate, on_epoch, start)
     finished = EpochCount(len(result.history))
     where = lambda: f"after {finished.n} of {n_epochs} epochs"  # noqa: E731
     earlier = 0  # epochs of the stages before this one
@@ -449,7 +457,9 @@ def train_classifier(
                     model, optimizer, train_loader, stage.n_epochs, done * len(train_loader), done
                 )
                 recorder.stage(stage_no, stage, sched, earlier)
-                fit(run, step, [ScheduleLR(sched, betas, moms), recorder, finished, saver])
+                if stage_no == len(plan) - 1:  # patience counts in the last stage only
+                    stopper.start = earlier
+                fit(run, step, [ScheduleLR(sched, betas, moms), recorder, finished, saver, stopper])
                 earlier += stage.n_epochs
     finally:
         bar.close()
@@ -460,6 +470,7 @@ def train_classifier(
     if best is not None:  # keep_best: back to the best epoch's weights
         model.load_state_dict(best["state"])
         result.best_epoch = int(best["epoch"])
+    result.stopped_after = stopper.stopped_after
     if multi_label:
         result.thresholds = [DEFAULT_THRESHOLD] * len(names)
     if valid_loader is not None:

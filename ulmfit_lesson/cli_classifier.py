@@ -64,6 +64,12 @@ def _train_classifier(args: argparse.Namespace) -> int:
     args.pretrained = or_course_model(args.pretrained)
     if args.tune_decision and not args.valid:
         raise UsageError("--tune-decision tunes on the validation set: give --valid FILE")
+    if args.patience and not args.valid:
+        raise UsageError("--patience watches the validation loss: give --valid FILE")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     start = time.time()
     out = runs.check_output_dir(args.out, args.overwrite)
@@ -123,6 +129,7 @@ def _train_into(tmp: Path, out: Path, args: argparse.Namespace, frames, sources,
         sources=sources,
         class_weights=args.class_weights,
         tune_decision=args.tune_decision,
+        patience=args.patience,
     )
     if epochs is not None:
         clas_options["epochs"] = epochs
@@ -171,6 +178,8 @@ def _train_into(tmp: Path, out: Path, args: argparse.Namespace, frames, sources,
         multi_label=clas.multi_label,
         valid=clas.metrics or None,
         history=clas.history,
+        best_epoch=clas.best_epoch,
+        stopped_after=clas.stopped_after,
         timings={
             "lm_finetune_s": round(lm_seconds, 2),
             "classifier_s": round(clas.seconds, 2),
@@ -316,7 +325,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(multi-label, which tunes them anyway); saved with the classifier, used by "
         "predict; metrics.json reports untuned and *_tuned scores",
     )
+    p.add_argument(
+        "--patience",
+        type=at_least(1),
+        default=None,
+        help="stop the classifier once its validation loss has not improved for N epochs of "
+        "the last (fully unfrozen) stage, and keep the best epoch's weights (needs --valid; "
+        "default: every epoch)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--threads",
+        type=at_least(1),
+        default=None,
+        help="CPU threads for torch (default: torch's choice, usually every core)",
+    )
     p.add_argument(
         "--quick",
         action="store_true",

@@ -142,6 +142,10 @@ class ClasTrainConfig(_TrainConfig):
     max_len: int | None = None  # BPT3C's kept tokens; None: 20 * bptt (fastai v0.7 train_clas.py)
     label_smoothing: float = 0.0  # beyond the paper: MultiFiT's classifier uses 0.1
     keep_best: str | None = None  # beyond the paper: fastai's SaveModelCallback
+    # Beyond the paper: stop once the validation metric (keep_best's, else valid_loss) has not
+    # improved for this many epochs of the last, fully unfrozen stage, and keep the best weights
+    # (fastai's EarlyStoppingCallback). None: train every epoch.
+    patience: int | None = None
     class_weights: str | None = None  # beyond the paper: None or "balanced" (imbalanced classes)
     class_weight_power: float = 0.5  # "balanced": the square root of inverse frequency
     tune_decision: str | None = None  # beyond the paper: None or "macro_f1" (tuned on dev)

@@ -71,7 +71,6 @@ class Contributions(NamedTuple):
 
 
 @torch.no_grad()
-@torch.no_grad()
 def predict_logits(model: ULMFiTClassifier, loader) -> Tensor:
     """Logits for every document of ``loader`` (a ``clas_loader.ClasLoader``), in the INPUT order.
 

@@ -221,7 +221,9 @@ def fit(run: Run, step: Callable[[Any], Step], callbacks: Sequence[Callback] = (
             call("after_step", batch)  # records, progress, checkpoints
             if run.stop:
                 return run
-        call("after_epoch")  # validation, records, checkpoints
+        call("after_epoch")  # validation, records, checkpoints, early stopping
+        if run.stop:
+            return run
     return run
 
 

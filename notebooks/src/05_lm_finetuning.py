@@ -64,7 +64,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from ulmfit_lesson import config, corpus_builder, datasets, generate, lm_recipes, pretrained, schedules, tokenizer
+from ulmfit_lesson import config, corpus_builder, datasets, generate, lm_loader, lm_recipes, lr_finder, pretrained, schedules, tokenizer
 from ulmfit_lesson.course import exercises_lm, explain, plan, widgets_basics, widgets_lm
 from ulmfit_lesson.vocab import Vocab
 
@@ -283,6 +283,30 @@ plt.show()
 
 # %%
 widgets_basics.stlr_explorer(lr_max=LR)
+
+# %% [markdown]
+# ### How high a peak? The learning-rate finder
+#
+# STLR needs a peak rate $\eta_{\max}$. The paper's 0.004 (§4.1) was found by fastai's users with
+# the **learning-rate range test** (Smith 2017), which fastai calls `lr_find`: train a few dozen
+# steps with the rate growing exponentially from tiny to huge and watch the loss. While the rate is
+# too small nothing happens; then the loss falls; then the steps are too big and it shoots up. A
+# good peak sits where the loss falls fastest, a little below the minimum. `lr_finder.lr_find`
+# runs it on a copy of the state and puts the model back exactly as it was, so it is safe to call
+# before training. On a new corpus or model size this is how to choose $\eta_{\max}$.
+
+# %%
+finder_ids = [torch.tensor(vocab.numericalize(doc)) for doc in poem_tokens]
+finder_loader = lm_loader.LMLoader(finder_ids, bs=4 if QUICK else 8, bptt=35, seed=0)
+found = lr_finder.lr_find(matched, finder_loader, start=1e-6, end=1.0, n=8 if QUICK else 30)
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(found.lrs, found.losses)
+ax.axvline(found.suggested, color="C1", ls="--", label=f"steepest fall: {found.suggested:.1e}")
+ax.axvline(LR, color="C2", ls=":", label=f"the paper's peak: {LR}")
+ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="smoothed training loss")
+ax.legend(fontsize=8)
+plt.show()
+print(f"{len(found.lrs)} steps; the finder suggests {found.suggested:.1e}, the paper uses {LR}")
 
 # %% [markdown]
 # ## 5. Fine-tuning the language model

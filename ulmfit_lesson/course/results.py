@@ -47,9 +47,18 @@ def tuning_summary(df: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
         g = g.sort_values("epoch")
         best = g.iloc[len(g) - 1 - int(np.argmax(g[f"dev_{metric}"].to_numpy()[::-1]))]
         for which, r in (("last", g.iloc[-1]), ("best dev", best)):
-            out.append(dict(variant=variant, epochs=which, seed=seed, epoch=int(r["epoch"]),
-                            dev_accuracy=r["dev_accuracy"], dev_macro_f1=r["dev_macro_f1"],
-                            accuracy=r["accuracy"], macro_f1=r["macro_f1"]))  # fmt: skip
+            out.append(
+                dict(
+                    variant=variant,
+                    epochs=which,
+                    seed=seed,
+                    epoch=int(r["epoch"]),
+                    dev_accuracy=r["dev_accuracy"],
+                    dev_macro_f1=r["dev_macro_f1"],
+                    accuracy=r["accuracy"],
+                    macro_f1=r["macro_f1"],
+                )
+            )
     rows = pd.DataFrame(out)
     g = rows.groupby(["variant", "epochs"], sort=False)
     cols = ["dev_accuracy", "dev_macro_f1", "accuracy", "macro_f1", "epoch"]
