@@ -27,7 +27,7 @@ def rows(text: str) -> dict[str, list[str]]:
             [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
         )
         for i, cell in enumerate(cells):
-            m = re.fullmatch(r"`(\d\d_[a-z_]+)(?:\.ipynb)?`", cell)
+            m = re.fullmatch(r"`(\d\d[a-z]?_[a-z_]+)(?:\.ipynb)?`", cell)
             if m:
                 out[m.group(1)] = cells[i + 1 :]
     return out

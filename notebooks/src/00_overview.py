@@ -340,3 +340,15 @@ clf.predict("the swallows return and the orchard is white with blossom", as_fram
 #    why is it cheap compared with stage 1?
 # 5. The demo skipped stage 2. Name two differences between the general corpus and the poems that
 #    stage 2 could help with.
+
+# %% [markdown]
+# ## Further research
+#
+# - Howard & Ruder (2018), *Universal language model fine-tuning for text classification*: the paper
+#   this course follows, short and readable; §3 is the method, §5 the analysis.
+# - Yosinski, Clune, Bengio & Lipson (2014), *How transferable are features in deep neural
+#   networks?*: transfer learning measured layer by layer, in vision, where ULMFiT's ideas came from.
+# - Ruder (2019), *Neural transfer learning for natural language processing* (PhD thesis): the wider
+#   map of transfer learning for text.
+# - Howard & Gugger (2020), *Deep Learning for Coders with fastai and PyTorch*, chapter 10: the same
+#   recipe in fastai's library.

@@ -452,3 +452,13 @@ exercises_basics.check_unk_rate(unk_rate)
 # 4. Why must our tokenizer reproduce *fastai's* rules exactly, rather than any reasonable ones?
 # 5. The poems contain no `xxmaj` at all. Why might this matter for a model pretrained on cased
 #    text, and which ULMFiT stage deals with it?
+
+# %% [markdown]
+# ## Further research
+#
+# - Sennrich, Haddow & Birch (2016), *Neural machine translation of rare words with subword units*:
+#   byte-pair encoding, the usual answer to unknown words today.
+# - Kudo & Richardson (2018), *SentencePiece*: subword tokenization without a language-specific
+#   word splitter.
+# - Eisenschlos et al. (2019), *MultiFiT*: ULMFiT with subword tokens for many languages.
+# - fastai's text documentation (`fastai.text.core`): the rules this notebook re-implements.

@@ -337,3 +337,15 @@ exercises_basics.check_lr_scales(lr_scales)
 #    below 70?
 # 5. A window of 35 tokens comes up. By what factor is the learning rate of that step
 #    multiplied, and why is that fair?
+
+# %% [markdown]
+# ## Further research
+#
+# - Merity, Keskar & Socher (2018), *Regularizing and optimizing LSTM language models*, §4.1:
+#   variable-length BPTT and the learning-rate rescale.
+# - Karpathy (2015), *The unreasonable effectiveness of recurrent neural networks*: what a
+#   character-level RNN learns from one long stream.
+# - PyTorch's `examples/word_language_model` (`batchify`, `get_batch`): the same stream layout, in a
+#   few lines.
+# - Howard & Gugger (2020), chapter 12, *A language model from scratch*: stateful training, step by
+#   step.

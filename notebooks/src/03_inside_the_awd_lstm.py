@@ -501,3 +501,15 @@ exercises_basics.check_ar_tar(ar_tar)
 # 4. Tying forces the last LSTM layer to output 400 features. What would break if it output 1152?
 # 5. AR is computed on the output *after* dropout, TAR on the output *before* it. Which
 #    activations would each term see if you swapped them?
+
+# %% [markdown]
+# ## Further research
+#
+# - Merity, Keskar & Socher (2018), *Regularizing and optimizing LSTM language models*: the
+#   AWD-LSTM; its ablation table says what each regulariser is worth.
+# - Gal & Ghahramani (2016), *A theoretically grounded application of dropout in recurrent neural
+#   networks*: why one dropout mask per sequence.
+# - Wan et al. (2013), *Regularization of neural networks using DropConnect*.
+# - Press & Wolf (2017), *Using the output embedding to improve language models*, and Inan, Khosravi
+#   & Socher (2017): weight tying.
+# - Olah (2015), *Understanding LSTM networks*: the gates, drawn.

@@ -438,3 +438,15 @@ exercises_lm.check_temperature_softmax(temperature_softmax)
 #    is it not comparable with the big pretrained model's?
 # 4. Why is the poems' perplexity so much higher than that of the general text, for the same model?
 # 5. What happens to the next-word distribution as the temperature goes to 0, and as it grows large?
+
+# %% [markdown]
+# ## Further research
+#
+# - Merity, Xiong, Bradbury & Socher (2016), *Pointer sentinel mixture models*: the WikiText-103
+#   corpus that fastai's pretrained model read.
+# - Jozefowicz et al. (2016), *Exploring the limits of language modeling*: what scale does for LSTM
+#   language models.
+# - Holtzman et al. (2020), *The curious case of neural text degeneration*: why sampling with a
+#   temperature (or top-p) beats always taking the likeliest word.
+# - Bender et al. (2021), *On the dangers of stochastic parrots*: what a language model learns from
+#   its corpus, beyond grammar.

@@ -530,3 +530,13 @@ exercises_lm.check_discriminative_lrs(discriminative_lrs)
 # 4. With $T = 500$, at which step does STLR peak, and what is the learning rate at the last step?
 # 5. Fine-tuning for many epochs on 892 verses eventually makes the dev perplexity worse. Why,
 #    and what would you change?
+
+# %% [markdown]
+# ## Further research
+#
+# - Smith (2017), *Cyclical learning rates for training neural networks*: the learning-rate range
+#   test behind `lr_find`.
+# - Smith (2018), *A disciplined approach to neural network hyper-parameters*: one-cycle.
+# - Loshchilov & Hutter (2019), *Decoupled weight decay regularization*: AdamW.
+# - Gururangan et al. (2020), *Don't stop pretraining*: stage 2 for transformers (domain- and
+#   task-adaptive pretraining), with gains measured on eight tasks.

@@ -626,3 +626,15 @@ exercises_clas.check_unfreeze_plan(unfreeze_plan)
 #    than everything from the start at a small learning rate?
 # 5. A sad verse gets 0.95 `positive`, and its contributions show one bright green word. Name
 #    two different explanations, and how you would tell them apart.
+
+# %% [markdown]
+# ## Further research
+#
+# - Howard & Ruder (2018), §3.3 and Table 7: concat pooling, BPT3C, gradual unfreezing and what each
+#   is worth on the paper's datasets.
+# - Sun, Qiu, Xu & Huang (2019), *How to fine-tune BERT for text classification?*: the same
+#   questions (which layers, which learning rates, long texts) for a transformer.
+# - Sundararajan, Taly & Yan (2017), *Axiomatic attribution for deep networks*: integrated gradients,
+#   a sounder relative of the gradient × input used here.
+# - Guo et al. (2017), *On calibration of modern neural networks*: when a probability of 0.95 means
+#   less than it says.

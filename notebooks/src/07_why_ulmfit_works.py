@@ -421,3 +421,14 @@ exercises_clas.check_error_reduction(error_reduction)
 #    What is it forgetting, and which of ULMFiT's tricks prevents it?
 # 5. An error drop from 2.0% to 1.5% and one from 40% to 35%: which is the larger relative error
 #    reduction, and which would you rather have?
+
+# %% [markdown]
+# ## Further research
+#
+# - Howard & Ruder (2018), §5: the paper's own analysis (Figure 3, Tables 6 and 7).
+# - Dodge et al. (2020), *Fine-tuning pretrained language models: weight initializations, data
+#   orders, and early stopping*: how much the seed alone moves a fine-tuned model.
+# - Bouthillier et al. (2021), *Accounting for variance in machine learning benchmarks*: why one run
+#   proves little, and how many are enough.
+# - Peters, Ruder & Smith (2019), *To tune or not to tune?*: fine-tuning against feature extraction
+#   (notebook 10 measures it on the poems).

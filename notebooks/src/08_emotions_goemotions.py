@@ -392,3 +392,14 @@ exercises_clas.check_best_threshold(best_threshold)
 # 4. Why must thresholds be tuned on the dev set and judged on the test set, never both on one?
 # 5. You may spend 10 minutes of CPU: train on more labelled comments, or fine-tune the LM on
 #    unlabelled ones? What does the paper suggest (notebook 07)?
+
+# %% [markdown]
+# ## Further research
+#
+# - Demszky et al. (2020), *GoEmotions: a dataset of fine-grained emotions*: the data, its labelling
+#   and the BERT-base baselines.
+# - Lipton, Elkan & Naryanaswamy (2014), *Thresholding classifiers to maximize F1 score*: why tuned
+#   thresholds raise F1, and why they must be tuned on held-out data.
+# - Cui et al. (2019), *Class-balanced loss based on effective number of samples*: weighting rare
+#   classes, with a smoother rule than inverse frequency.
+# - Ekman (1992), *An argument for basic emotions*: the six groups behind the Ekman view.

@@ -373,3 +373,12 @@ exercises_clas.check_split_table(split_table)
 #    trust it, and what would you check first?
 # 5. Name two ways a forward and a backward classifier could disagree on a review, and why
 #    averaging them helps.
+
+# %% [markdown]
+# ## Further research
+#
+# - Mitchell et al. (2019), *Model cards for model reporting*: what to write down about a classifier
+#   before others use it.
+# - Gebru et al. (2021), *Datasheets for datasets*: the same for the data you label.
+# - Eisenschlos et al. (2019), *MultiFiT*: ULMFiT for languages other than English.
+# - Howard & Gugger (2020), chapter 10: the fastai version of this notebook's recipe.
