@@ -48,6 +48,7 @@ import math
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -234,6 +235,7 @@ def run_ours(data: Path, work: Path, args) -> Side:
     cmd += ["--test", str(data / "test.csv"), "--pretrained", args.pretrained, "--out", str(out)]
     cmd += ["--seed", str(args.seed), "--device", "cpu", "--no-progress", "--overwrite"]
     cmd += ["--quick"] if args.quick else []
+    cmd += shlex.split(args.ours_args)  # e.g. "--patience 2": a variant of the defaults
     start, wall, cpu = run_timed(cmd, work / "ours.log", args.threads)
     path = out / "metrics.json"
     m = json.loads(path.read_text(encoding="utf-8"))
@@ -316,7 +318,9 @@ def report(results: dict[str, tuple[Side, Side]], args) -> str:
         f"{machine()}, {os.cpu_count()} CPUs, {args.threads} threads for both; "
         f"Python {platform.python_version()}; ours torch {ours.versions.get('torch')}, fastai "
         f"{theirs.versions.get('fastai')} on torch {theirs.versions.get('torch')}; pretrained "
-        f"`{args.pretrained}`, seed {args.seed}.\n\n"
+        f"`{args.pretrained}`, seed {args.seed}"
+        + (f"; ours with `{args.ours_args}`" if args.ours_args else "")
+        + ".\n\n"
         "Wall and CPU seconds: the whole run (imports, tokenizing, LM fine-tuning, classifier, "
         "test predictions). *Reached at epoch*: the first classifier epoch whose validation "
         "accuracy is at least the final one, and its end in seconds from the start of the run. "
@@ -328,6 +332,9 @@ def report(results: dict[str, tuple[Side, Side]], args) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    p.add_argument(
+        "--ours-args", default="", help="extra train-classifier flags, e.g. '--patience 2'"
+    )
     p.add_argument(
         "--fastai-python",
         default=os.environ.get("FASTAI_PYTHON"),
