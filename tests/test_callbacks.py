@@ -76,3 +76,18 @@ def test_rng_state_round_trip_repeats_the_same_numbers():
     set_rng_state(state, cpu)
     second = torch.rand(3), random.random()
     assert torch.equal(first[0], second[0]) and first[1] == second[1]
+
+
+def test_time_estimate_paces_from_the_second_step_and_says_it_once():
+    from ulmfit_lesson.callbacks import TimeEstimate
+
+    ticks = iter([100.0, 102.0])  # the clock at the end of step 1, then of step 5
+    said = []
+    est = TimeEstimate(120, "language model", said.append, after=4, clock=lambda: next(ticks))
+    for _ in range(6):
+        est.after_step(None, None)
+    # steps 2-5 took 2 s after the end of step 1: 0.5 s per step, 120 steps = 1 min; said once
+    assert said == [
+        "language model: 0.50 s per step over steps 2-5, so about 1.0 min for all 120 steps "
+        "on this machine"
+    ]

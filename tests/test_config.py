@@ -50,3 +50,19 @@ def test_drop_mult_scales_every_dropout():
         "input_p": 0.2,
         "weight_p": 0.1,
     }
+
+
+def test_classifier_settings_that_cannot_work_are_refused_when_made():
+    import pytest
+
+    from ulmfit_lesson.config import ClasTrainConfig
+
+    for bad, match in [
+        (dict(patience=0), "at least 1 epoch"),
+        (dict(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\)"),
+        (dict(class_weights="inverse"), "class_weights must be None or 'balanced'"),
+        (dict(tune_decision="accuracy"), "tune_decision must be None or 'macro_f1'"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ClasTrainConfig(**bad)
+    assert ClasTrainConfig(patience=2, label_smoothing=0.1).patience == 2

@@ -7,6 +7,7 @@ real run needs hooks into four moments of that loop (``before_epoch``, ``before_
 - :class:`ScheduleLR`: each step's learning rate per layer group (STLR or one-cycle, ULMFiT §3.2)
   times the batch's variable-BPTT ``lr_scale``, and Adam's beta1 (one-cycle momentum);
 - :class:`StopAfter`: a planned stop after ``n`` steps (demos and tests of resuming);
+- :class:`TimeEstimate`: after the first few steps, how long the whole run will take;
 - :class:`LoaderEpoch`: epoch k reads the loader's epoch k (the same shuffle when resumed);
 - :class:`LMRecorder`: the language model's records per step and per epoch (validated), shown by
   the progress bar or plot;
@@ -105,6 +106,34 @@ class StopAfter(Callback):
 # ---------------------------------------------------------------------------------------------------
 # Language model: the loader's epochs, the records
 # ---------------------------------------------------------------------------------------------------
+
+
+class TimeEstimate(Callback):
+    """After the first ``after`` steps, say (``say(text)``) how long ``total`` steps take at that
+    pace. One object can span several ``fit`` calls (the classifier's unfreezing stages): it counts
+    its own steps. The first step is left out of the pace: it pays for warm-up (allocations, the
+    first batch), which would inflate the estimate.
+
+    Why: a learner should know before waiting whether a run takes two minutes or an hour.
+    """
+
+    def __init__(self, total: int, what: str, say, after: int = 4, clock=time.perf_counter):
+        self.total, self.what, self.say, self.after, self.clock = total, what, say, after, clock
+        self.n, self.t1, self.done = 0, None, False
+
+    def after_step(self, run, batch) -> None:
+        self.n += 1
+        if self.n == 1:
+            self.t1 = self.clock()  # the pace is measured from the end of the first step
+        elif self.n == self.after + 1 and not self.done:
+            per = (self.clock() - self.t1) / self.after
+            seconds = per * self.total
+            about = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+            self.say(
+                f"{self.what}: {per:.2f} s per step over steps 2-{self.n}, so about "
+                f"{about} for all {self.total} steps on this machine"
+            )
+            self.done = True
 
 
 class LoaderEpoch(Callback):

@@ -49,7 +49,7 @@ from typing import Any
 
 import torch
 
-from .callbacks import ScheduleLR
+from .callbacks import ScheduleLR, TimeEstimate
 from .clas_callbacks import (
     KEEP_BEST_METRICS,
     ClasCheckpoint,
@@ -103,8 +103,6 @@ DEFAULTS = ClasTrainConfig()  # stage 3's settings (config.py: ULMFiT §4.1, fas
 CLAS_LR = DEFAULTS.lr
 CLAS_BS = DEFAULTS.bs
 CLAS_EPOCHS = DEFAULTS.epochs
-CLASS_WEIGHTS = (None, "balanced")
-TUNE_DECISIONS = (None, "macro_f1")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -378,22 +376,14 @@ def train_classifier(
         stage_lrs = [lr] * len(plan)
     if keep_best is not None and keep_best not in KEEP_BEST_METRICS:
         raise ValueError(f"keep_best must be one of {sorted(KEEP_BEST_METRICS)}, got {keep_best!r}")
-    if patience is not None:
-        if patience < 1:
-            raise ValueError(f"patience must be at least 1 epoch, got {patience}")
+    if patience is not None:  # its range, and the others' below, are checked by ClasTrainConfig
         if valid_texts is None:
             raise ValueError("patience needs valid_texts and valid_labels: it watches their score")
         keep_best = keep_best or "valid_loss"  # stopping early keeps the best epoch, not the last
     if keep_best is not None and valid_texts is None:
         raise ValueError("keep_best needs valid_texts and valid_labels: it picks the epoch on them")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     if multi_label and label_smoothing:
         raise ValueError("label_smoothing is for single-label targets; multi-label uses sigmoids")
-    if class_weights not in CLASS_WEIGHTS:
-        raise ValueError(f"class_weights must be None or 'balanced', got {class_weights!r}")
-    if tune_decision not in TUNE_DECISIONS:
-        raise ValueError(f"tune_decision must be None or 'macro_f1', got {tune_decision!r}")
     if tune_decision is not None and valid_texts is None:
         raise ValueError("tune_decision needs valid_texts and valid_labels: it tunes on them")
     weights = None
@@ -442,6 +432,10 @@ def train_classifier(
     bar = make_progress(n_epochs * len(train_loader), "classifier", progress)
     recorder = EpochRecorder(result.history, groups, bar, keeper, validate, on_epoch, start)
     finished = EpochCount(len(result.history))
+    what = "classifier" + (
+        " (paced on the head alone: later stages are slower)" * gradual_unfreezing
+    )
+    estimate = TimeEstimate((n_epochs - len(result.history)) * len(train_loader), what, bar.note)
     where = lambda: f"after {finished.n} of {n_epochs} epochs"  # noqa: E731
     earlier = 0  # epochs of the stages before this one
     try:
@@ -459,7 +453,11 @@ def train_classifier(
                 recorder.stage(stage_no, stage, sched, earlier)
                 if stage_no == len(plan) - 1:  # patience counts in the last stage only
                     stopper.start = earlier
-                fit(run, step, [ScheduleLR(sched, betas, moms), recorder, finished, saver, stopper])
+                fit(
+                    run,
+                    step,
+                    [ScheduleLR(sched, betas, moms), recorder, finished, saver, stopper, estimate],
+                )
                 earlier += stage.n_epochs
     finally:
         bar.close()

@@ -152,6 +152,21 @@ class ClasTrainConfig(_TrainConfig):
     device: str = "auto"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Settings that cannot work are refused here, before any data is read."""
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1 epoch, got {self.patience}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.class_weights not in (None, "balanced"):
+            raise ValueError(
+                f"class_weights must be None or 'balanced', got {self.class_weights!r}"
+            )
+        if self.tune_decision not in (None, "macro_f1"):
+            raise ValueError(
+                f"tune_decision must be None or 'macro_f1', got {self.tune_decision!r}"
+            )
+
     def quick(self) -> ClasTrainConfig:
         """The quick variant (``ULMFIT_QUICK``, CI, demos): 4 epochs: the head, then one and two
         more layer groups, then all of them."""

@@ -52,6 +52,9 @@ class NullProgress:
     def epoch_end(self, record: dict) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        """A line of text beside the progress (e.g. how long the run will take)."""
+
     def close(self) -> None:
         pass
 
@@ -71,6 +74,9 @@ class TerminalProgress(NullProgress):
 
     def epoch_end(self, record: dict) -> None:
         self.bar.write(format_epoch(record))
+
+    def note(self, text: str) -> None:
+        self.bar.write(text)
 
     def close(self) -> None:
         self.bar.close()
@@ -147,6 +153,10 @@ class NotebookProgress(NullProgress):
         if "valid_loss" in record and self.steps:
             self.valid.append((self.steps[-1], record["valid_loss"]))
         self.epoch_lines.append(format_epoch(record))
+        self._draw()
+
+    def note(self, text: str) -> None:
+        self.epoch_lines.append(text)
         self._draw()
 
     def close(self) -> None:

@@ -56,6 +56,7 @@ from .callbacks import (
     LoaderEpoch,
     ScheduleLR,
     StopAfter,
+    TimeEstimate,
     load_lm_train_state,
     resume_lm,
 )
@@ -406,7 +407,8 @@ def fit_lm(
     where = lambda: f"after {run.step} of {total} steps (epoch {run.epoch})"  # noqa: E731
     try:
         with stop_cleanly(where, checkpoint_path, lambda: saver.saved):
-            fit(run, lm_step, [loader_epoch, lm_step, sched, stop, recorder, saver])
+            estimate = TimeEstimate(total - run.step, "language model", bar.note)
+            fit(run, lm_step, [loader_epoch, lm_step, sched, stop, recorder, saver, estimate])
     finally:
         bar.close()
         if world > 1:
