@@ -1,5 +1,5 @@
 """The course's experiments: ULMFiT against its baselines, the paper's ablations, sample efficiency,
-GoEmotions (with the class-imbalance treatments of issue 22) and the forward + backward ensemble
+GoEmotions (with the class-imbalance treatments) and the forward + backward ensemble
 (ULMFiT §4-5, Tables 6/7, Figure 3).
 
 Every runner returns a pandas DataFrame with **one row per (setting, seed)** and, when ``out`` is
@@ -83,7 +83,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "last layer only": dict(stages="last"),
 }
 
-# Class-imbalance treatments (issue 22), given to every method alike (``goemotions_imbalance``):
+# Class-imbalance treatments, given to every method alike (``goemotions_imbalance``):
 # ULMFiT and scratch get them as ``train_classifier`` switches; TF-IDF + logistic regression gets
 # class_weight fixed to the same choice (its "balanced" is unsmoothed, power 1: ``baselines.py``)
 # and per-class offsets tuned on dev with the same ``metrics.tune_class_offsets``.
