@@ -21,7 +21,6 @@ TESTED_ELSEWHERE = {
     "ulmfit_lesson.mirror": "test_mirror.py",
     "ulmfit_lesson.corpus_builder": "test_build_corpus.py",
     "ulmfit_lesson.course.cli_workshop": "test_kit.py",
-    "ulmfit_lesson.course.figures_clas": "test_widgets_clas.py",
     "ulmfit_lesson.course.results": "test_experiments.py",
 }
 

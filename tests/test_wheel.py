@@ -89,6 +89,12 @@ def test_the_wheel_holds_the_package_data_and_its_metadata(installed):
         names = set(whl.namelist())
         meta = whl.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "ulmfit_lesson/data/notebook_times.json" in names
+    # what the lessons read at run time: questionnaires, the paper's tables, the sample reviews
+    assert "ulmfit_lesson/data/questionnaires/05_lm_finetuning.toml" in names
+    assert {
+        "ulmfit_lesson/data/paper_results.toml",
+        "ulmfit_lesson/data/sample_reviews.csv",
+    } <= names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not any(n.startswith(("tests/", "notebooks/", "docs/")) for n in names)
     assert "License-Expression: Apache-2.0" in meta

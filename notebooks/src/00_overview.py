@@ -56,12 +56,11 @@ plan.hosted_setup(KIT)
 # %matplotlib inline
 import time
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
 from ulmfit_lesson import config, datasets, pipeline, pretrained
-from ulmfit_lesson.course import exercises_lm, plan, widgets_lm
+from ulmfit_lesson.course import exercises_lm, figures_basics, plan, widgets_lm
 
 QUICK = config.is_quick()
 print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
@@ -146,17 +145,8 @@ print(f"done in {time.time() - start:.0f} s")
 # %%
 history = pd.DataFrame(demo.classifier.history)[["epoch", "trainable_groups", "train_loss", "valid_loss", "accuracy"]]
 display(history.round(3))
-majority = dev_df.label.value_counts(normalize=True).max()
-
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.plot(history.epoch + 1, history.accuracy, marker="o", label="pretrained LM + classifier")
-ax.axhline(majority, color="red", ls="--", label=f"always the majority label ({majority:.0%})")
-ax.set_xlabel("epoch")
-ax.set_ylabel("dev accuracy")
-ax.set_ylim(0, 1)
-ax.set_xticks(history.epoch + 1)
-ax.legend(loc="lower right")
-plt.show()
+majority = dev_df.label.value_counts(normalize=True).max()  # always answering the commonest label
+figures_basics.plot_demo_accuracy(history.epoch + 1, history.accuracy, majority)
 
 # %% [markdown]
 # The trained classifier is a `TextClassifier` (module `predict`): raw text in, one probability
@@ -329,17 +319,18 @@ clf.predict("the swallows return and the orchard is white with blossom", as_fram
 #   target texts, **(c)** classifier fine-tuning — with discriminative learning rates, slanted
 #   triangular learning rates, gradual unfreezing and concat pooling.
 # - With 100 labelled examples ULMFiT matched from-scratch models trained on 10-20 times more.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Why can a language model be trained on text that nobody has labelled?
-# 2. Before ULMFiT, what part of an NLP network was usually pretrained, and what started from
-#    random numbers?
-# 3. Explain catastrophic forgetting in one sentence. Which two ULMFiT tricks protect against it?
-# 4. Stage 2 uses the target task's texts but not their labels. What problem does it address, and
-#    why is it cheap compared with stage 1?
-# 5. The demo skipped stage 2. Name two differences between the general corpus and the poems that
-#    stage 2 could help with.
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("00_overview")
 
 # %% [markdown]
 # ## Further research

@@ -51,14 +51,12 @@ plan.hosted_setup(KIT)
 
 # %%
 # %matplotlib inline
-import matplotlib.pyplot as plt
 import pandas as pd
 from collections import Counter
 from IPython.display import HTML, display
-from matplotlib.ticker import PercentFormatter
 
 from ulmfit_lesson import config, corpus_builder, datasets, pretrained, registry, tokenizer
-from ulmfit_lesson.course import exercises_basics, explain, plan, widgets_basics
+from ulmfit_lesson.course import exercises_basics, explain, figures_basics, plan, widgets_basics
 from ulmfit_lesson.vocab import Vocab
 
 QUICK = config.is_quick()
@@ -269,16 +267,9 @@ assert all(i == 0 for t, i in zip(tokens, ids) if t not in poem_vocab)  # unknow
 # everything right of the dashed line would be `xxunk` with `min_freq=3`.
 
 # %%
-freqs = sorted(counts.values(), reverse=True)
-fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.loglog(range(1, len(freqs) + 1), freqs, marker=".", lw=0, ms=3)
-cut_rank = sum(f >= 3 for f in freqs)
-ax.axvline(cut_rank, color="red", ls="--", label=f"min_freq=3 keeps {cut_rank} tokens")
-ax.set_xlabel("rank of the token (1 = most frequent)")
-ax.set_ylabel("count in the training verses")
-ax.set_title("Poem Sentiment: token frequency against rank")
-ax.legend()
-plt.show()
+freqs = sorted(counts.values(), reverse=True)  # the count of the most frequent token first
+print(f"min_freq=3 keeps the {sum(f >= 3 for f in freqs)} tokens seen at least 3 times")
+figures_basics.plot_zipf(freqs, min_freq=3)
 
 # %% [markdown]
 # ### `min_freq` and `max_vocab`: how big a vocabulary?
@@ -296,17 +287,7 @@ for min_freq in [1, 2, 3, 4, 5]:
     v = Vocab.build(poem_tokens, min_freq=min_freq)
     rows.append({"min_freq": min_freq, "vocab size": len(v), "unk rate (dev)": v.unk_rate(dev_tokens)})
 sizes = pd.DataFrame(rows).set_index("min_freq")
-
-fig, ax1 = plt.subplots(figsize=(7, 3.3))
-ax1.bar(sizes.index, sizes["vocab size"], color="#aec7e8")
-ax1.set_xlabel("min_freq")
-ax1.set_ylabel("vocabulary size (bars)")
-ax2 = ax1.twinx()
-ax2.plot(sizes.index, sizes["unk rate (dev)"], color="#d62728", marker="o")
-ax2.set_ylabel("unknown rate on dev (line)", color="#d62728")
-ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
-ax1.set_title("A vocabulary built from 892 verses: small, and blind to many words")
-plt.show()
+display(figures_basics.plot_vocab_sizes(sizes, n_texts=len(poems)))
 display(sizes.style.format({"unk rate (dev)": "{:.1%}"}))
 
 capped = Vocab.build(poem_tokens, min_freq=1, max_vocab=200)  # whatever the counts: at most 200
@@ -361,10 +342,7 @@ candidates = {
 unk = pd.DataFrame(
     {name: {"size": len(v), "unk rate (dev)": v.unk_rate(dev_tokens)} for name, v in candidates.items()}
 ).T
-ax = unk["unk rate (dev)"].plot.barh(figsize=(7, 2.4), color=["#aec7e8", "#98df8a", "#2ca02c"])
-ax.set_xlabel("dev tokens that become xxunk")
-ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-plt.show()
+display(figures_basics.plot_unk_rates(unk["unk rate (dev)"]))
 display(unk.style.format({"size": "{:,.0f}", "unk rate (dev)": "{:.1%}"}))
 missing = Counter(t for tokens in dev_tokens for t in tokens if t not in pretrained_vocab)
 print("dev words the pretrained vocabulary lacks:", [w for w, _ in missing.most_common(15)])
@@ -391,7 +369,6 @@ print("dev words the pretrained vocabulary lacks:", [w for w, _ in missing.most_
 # %%
 widgets_basics.token_viewer(pretrained_vocab, text="O WILD West Wind, thou breath of Autumn's being!!! Sooo cold cold cold, sighed Glorfindel.")
 
-
 # %% [markdown]
 # ## 7. Exercises
 #
@@ -411,7 +388,6 @@ def replace_all_caps(text: str) -> str:
 
 
 exercises_basics.check_replace_all_caps(replace_all_caps)
-
 
 # %% [markdown]
 # ### Exercise 2: the unknown rate
@@ -441,17 +417,18 @@ exercises_basics.check_unk_rate(unk_rate)
 # - A vocabulary built from a small dataset misses many words of new text; a **pretrained
 #   vocabulary**, extended with the target's words, misses few. Reusing it is the first step of
 #   ULMFiT's transfer.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Why does fastai write `xxmaj the` rather than keep "The" as its own token? What does it cost?
-# 2. Which special token tells the model that one document ended and another began, and why is
-#    that needed once documents are concatenated?
-# 3. You raise `min_freq` from 3 to 10. What happens to the vocabulary size, the number of
-#    parameters of the embedding, and the unknown rate?
-# 4. Why must our tokenizer reproduce *fastai's* rules exactly, rather than any reasonable ones?
-# 5. The poems contain no `xxmaj` at all. Why might this matter for a model pretrained on cased
-#    text, and which ULMFiT stage deals with it?
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("01_tokens_and_vocabulary")
 
 # %% [markdown]
 # ## Further research

@@ -52,14 +52,13 @@ plan.hosted_setup(KIT)
 
 # %%
 # %matplotlib inline
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import HTML, display
 
 from ulmfit_lesson import config, datasets, lm_loader, tokenizer
-from ulmfit_lesson.course import exercises_basics, explain, widgets_basics
+from ulmfit_lesson.course import exercises_basics, explain, figures_basics, widgets_basics
 from ulmfit_lesson.lm_loader import LMLoader
 from ulmfit_lesson.vocab import Vocab
 
@@ -237,20 +236,9 @@ lr = 1e-3
 for b in epoch:
     assert b.lr_scale == b.seq_len / poem_loader.bptt
 
-fig, ax = plt.subplots(figsize=(8, 3))
-steps = range(len(epoch))
-ax.bar(steps, [b.seq_len for b in epoch], color="#aec7e8")
-ax.axhline(poem_loader.bptt, color="gray", ls=":")
-ax.set_xlabel("step")
-ax.set_ylabel("seq_len (bars)")
-ax2 = ax.twinx()
-ax2.plot(steps, [lr * b.lr_scale for b in epoch], color="#d62728", marker="o")
-ax2.set_ylabel("learning rate used (dots)", color="#d62728")
-top = 1.15 * max(b.seq_len for b in epoch)
-ax.set_ylim(0, top)
-ax2.set_ylim(0, lr * top / poem_loader.bptt)  # same scale: each dot sits on its bar
-ax.set_title(f"One epoch: {len(epoch)} windows; base lr {lr:g} scaled by seq_len / bptt (dotted: bptt)")
-plt.show()
+seq_lens = [b.seq_len for b in epoch]
+lrs = [lr * b.lr_scale for b in epoch]  # what train.fit_lm uses at each step
+figures_basics.plot_lr_rescale(seq_lens, lrs, bptt=poem_loader.bptt, lr=lr)
 
 # %% [markdown]
 # ## 5. Every token, once per epoch
@@ -276,7 +264,6 @@ for epoch in range(2):
         f"stream starts with {vocab.decode(stream[:8].tolist())!r}"
     )
 
-
 # %% [markdown]
 # (The last window of an epoch is simply what is left of the rows, so it can be short.)
 # Each epoch has a different document order (so a different stream) and different window
@@ -295,7 +282,6 @@ def stream_layout(tokens, bs):
 
 
 exercises_basics.check_stream_layout(stream_layout)
-
 
 # %% [markdown]
 # ### Exercise 2: the learning rate of each step
@@ -325,18 +311,18 @@ exercises_basics.check_lr_scales(lr_scales)
 # - The learning rate of a step is scaled by `seq_len / bptt`, so short windows don't get
 #   outsized updates.
 # - One epoch uses every token once as an input and once as a target.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Why must the `bs` rows be *contiguous* pieces of the stream rather than, say, every
-#    `bs`-th token?
-# 2. What would go wrong if the training loop did not detach the hidden state between batches?
-#    What if it reset it to zeros instead?
-# 3. Why is a row `(n - 1) // bs` tokens long, not `n // bs`?
-# 4. With `bptt = 70`, roughly what mean window length do you expect, and why is it a little
-#    below 70?
-# 5. A window of 35 tokens comes up. By what factor is the learning rate of that step
-#    multiplied, and why is that fair?
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("02_language_model_batches")
 
 # %% [markdown]
 # ## Further research

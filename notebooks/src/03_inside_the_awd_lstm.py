@@ -65,10 +65,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from collections import Counter
+from IPython.display import display
 from torch import nn
 
 from ulmfit_lesson import awd_lstm, config, datasets, dropout, generate, language_model, lm_loader, losses, tokenizer, train
-from ulmfit_lesson.course import exercises_basics, explain, widgets_basics
+from ulmfit_lesson.course import exercises_basics, explain, figures_awd, widgets_basics
 from ulmfit_lesson.vocab import Vocab
 
 QUICK = config.is_quick()
@@ -164,21 +165,14 @@ print(f"total: {total / 1e6:.1f}M parameters")
 # predict without it, from context. (`embed_p`, 0.02 for the LM, 0.05 for the classifier.)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1.4]})
-explain.plot_heatmap(explain.dropout_mask_image("embedding", 0.3, vocab_size=30, emb_size=20), ax=axes[0],
-                     title="embedding matrix mask, p=0.3", xlabel="dimension", ylabel="word id", cmap="gray")
+mask = explain.dropout_mask_image("embedding", 0.3, vocab_size=30, emb_size=20)  # the package's module on ones
 
 torch.manual_seed(2)
 emb = nn.Embedding(10, 6)
 embed_dp = dropout.EmbeddingDropout(emb, embed_p=0.5).train()
 words = torch.tensor([[3, 5, 3, 7, 5, 3, 9, 7]])  # one sequence; words 3, 5 and 7 repeat
 vectors = embed_dp(words)[0]  # (seq_len, emb_size)
-scale = vectors.abs().max().item()  # symmetric colours: 0 is the blank middle of the map
-explain.plot_heatmap(vectors.detach().T, ax=axes[1], title="embedded sequence: blank (all-zero) columns = dropped words",
-                     xlabel="word id at each position", ylabel="dimension", cmap="RdBu_r", vmin=-scale, vmax=scale)
-axes[1].set_xticks(range(words.size(1)), [str(w) for w in words[0].tolist()])
-plt.tight_layout()
-plt.show()
+display(figures_awd.draw_embedding_dropout(mask, words[0].tolist(), vectors, mask_p=0.3))
 
 dropped = {w for w, v in zip(words[0].tolist(), vectors) if (v == 0).all()}
 print("dropped this time (zero at every position where they occur):", sorted(dropped))
@@ -194,13 +188,8 @@ for w, v in zip(words[0].tolist(), vectors):
 # step (right): a feature is either off for the whole sequence or on for the whole sequence.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-for ax, kind, title in [(axes[0], "plain", "nn.Dropout: new mask every step"),
-                        (axes[1], "locked", "RNNDropout: same mask every step")]:
-    explain.plot_heatmap(explain.dropout_mask_image(kind, 0.3), ax=ax, title=title,
-                         xlabel="time step", ylabel="feature", cmap="gray")
-plt.tight_layout()
-plt.show()
+display(figures_awd.draw_plain_vs_locked(explain.dropout_mask_image("plain", 0.3),
+                                         explain.dropout_mask_image("locked", 0.3)))
 
 locked = dropout.RNNDropout(p=0.3).train()
 out = locked(torch.ones(4, 50, 16))  # (bs, seq_len, features)
@@ -279,17 +268,13 @@ signals = {
     "jittery (small, jumpy)": 0.3 * torch.sign(torch.sin(7.3 * t)),
 }
 rows = {}
-fig, ax = plt.subplots(figsize=(8, 2.8))
 for name, s in signals.items():
     h = s.view(1, -1, 1)  # (bs, seq_len, features)
     rows[name] = {
         "AR (alpha=2)": losses.ar_tar_penalty(h, h, alpha=2.0, beta=0.0).item(),
         "TAR (beta=1)": losses.ar_tar_penalty(h, h, alpha=0.0, beta=1.0).item(),
     }
-    ax.plot(s, label=name)
-ax.set_xlabel("time step")
-ax.legend(fontsize=8, loc="upper right")
-plt.show()
+display(figures_awd.plot_signals(signals))
 pd.DataFrame(rows).T.round(3)
 
 # %% [markdown]
@@ -312,17 +297,7 @@ names = [name for name, p in big.named_parameters(remove_duplicate=False) if p i
 print("names of that one tensor:", names)
 saved = emb_w.numel()
 print(f"untied, the decoder would add {saved / 1e6:.1f}M parameters ({saved / total:.0%} of the tied model)")
-
-fig, ax = plt.subplots(figsize=(8, 2.6))
-left = 0
-for (name, n), colour in zip(parts.items(), ["#2ca02c", "#aec7e8", "#98df8a", "#ffbb78", "#c5b0d5"]):
-    ax.barh("tied (ULMFiT)", n / 1e6, left=left, color=colour, label=name)
-    ax.barh("untied", n / 1e6, left=left, color=colour)
-    left += n / 1e6
-ax.barh("untied", saved / 1e6, left=left, color="#d62728", label="separate decoder weight")
-ax.set_xlabel("parameters (millions), vocabulary 60,000")
-ax.legend(fontsize=7, loc="lower right")
-plt.show()
+figures_awd.plot_tied_vs_untied(parts, untied_extra=saved, vocab_size=60_000)  # parts: section 3's counts
 
 # %% [markdown]
 # **Why 400?** Tying needs the last LSTM layer to output vectors of the embedding's size, so the
@@ -402,14 +377,7 @@ history = train.fit_lm(tiny, train_loader, epochs=epochs, lr_max=2e-2, valid_loa
 
 # %%
 acc = [before.accuracy] + [e["valid_accuracy"] for e in history.epochs]
-fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.plot(range(len(acc)), acc, marker="o", label="tiny AWD-LSTM (validation)")
-ax.axhline(baseline, color="red", ls="--", label=f"always {most_common!r} ({baseline:.0%})")
-ax.set_xlabel("epochs trained")
-ax.set_ylabel("next-token accuracy")
-ax.set_ylim(0, 1)
-ax.legend()
-plt.show()
+display(figures_awd.plot_lm_accuracy(acc, baseline, token=most_common))
 print(f"final validation accuracy {acc[-1]:.1%} vs baseline {baseline:.1%}")
 assert acc[-1] > baseline + 0.1, "the model should clearly beat the most-frequent-token baseline"
 
@@ -444,7 +412,6 @@ print(f"accuracy with a fresh state at each window: {correct / total:.1%}")
 prompt = "one thousand two hundred five , one thousand two hundred six ,"
 print(generate.generate(tiny, vocab, prompt, n_words=20, temperature=0))
 
-
 # %% [markdown]
 # ## 6. Exercises
 #
@@ -460,7 +427,6 @@ def locked_mask(x: torch.Tensor, p: float) -> torch.Tensor:
 
 
 exercises_basics.check_locked_mask(locked_mask)
-
 
 # %% [markdown]
 # ### Exercise 2: AR and TAR
@@ -490,17 +456,18 @@ exercises_basics.check_ar_tar(ar_tar)
 #   parameters; a 400-wide embedding keeps the per-word cost low while the LSTM stays wide.
 # - A tiny model of the same class, trained in seconds on number words, clearly beats the
 #   most-frequent-token baseline — and needs its carried memory to do so.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Why is a fresh dropout mask at every time step a bad idea inside a recurrent network?
-# 2. Embedding dropout zeroes rows, not single entries. What does the model lose when a row is
-#    zeroed, and why is that a useful kind of noise?
-# 3. `WeightDropout` drops entries of $W_{hh}$ once per batch. Why does that leave the LSTM able
-#    to use PyTorch's fast fused kernel?
-# 4. Tying forces the last LSTM layer to output 400 features. What would break if it output 1152?
-# 5. AR is computed on the output *after* dropout, TAR on the output *before* it. Which
-#    activations would each term see if you swapped them?
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("03_inside_the_awd_lstm")
 
 # %% [markdown]
 # ## Further research

@@ -59,21 +59,18 @@ plan.hosted_setup(KIT)
 import math
 import time
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from matplotlib.patches import FancyBboxPatch
 from torch import nn
 from torch.func import functional_call
 
 from ulmfit_lesson import awd_lstm, config, corpus_builder, dropout, language_model, lm_loader, losses, tokenizer
-from ulmfit_lesson.course import explain
+from ulmfit_lesson.course import explain, figures_awd
 from ulmfit_lesson.vocab import Vocab
 
 QUICK = config.is_quick()
 print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
-
 
 # %% [markdown]
 # ## 1. The plan
@@ -91,38 +88,7 @@ print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "F
 # 8. **weight tying**: the decoder *is* the embedding (§4.4).
 
 # %%
-def draw_ladder(ax):
-    """The final model, left to right, with the step at which each idea enters."""
-    boxes = {"ids": (0.0, "token ids"), "emb": (1.7, "embedding"), "l1": (3.6, "layer 1\nRNN → LSTM (3)"),
-             "l2": (5.5, "layer 2\nRNN → LSTM (3)"), "dec": (7.4, "decoder"), "out": (9.1, "next-token\nscores")}
-    for x, text in boxes.values():
-        ax.add_patch(FancyBboxPatch((x, 0), 1.3, 0.8, boxstyle="round,pad=0.05", fc="#e8eef7", ec="#34557a"))
-        ax.text(x + 0.65, 0.4, text, ha="center", va="center", fontsize=8)
-    xs = [x for x, _ in boxes.values()]
-    for left, right in zip(xs, xs[1:]):
-        ax.annotate("", (right - 0.05, 0.4), (left + 1.35, 0.4), arrowprops=dict(arrowstyle="->"))
-    red = dict(fontsize=8, color="#b03030", ha="center")
-    ax.text(2.35, 1.0, "(4) drop whole words", **red)
-    for x in (3.3, 5.2, 7.1):
-        ax.text(x, 0.5, "(5)", **red)
-    for x in (4.25, 6.15):
-        ax.annotate("", (x - 0.25, 0.85), (x + 0.25, 0.85),
-                    arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=1.6", color="#b03030"))
-    ax.text(5.2, 1.35, "(6) DropConnect on each layer's recurrent $W_{hh}$ (the loops)", **red)
-    ax.text(7.15, 0.95, "(7) AR/TAR on\nlayer 2's output", **red)
-    ax.annotate("", (8.05, -0.08), (2.35, -0.08),
-                arrowprops=dict(arrowstyle="<->", connectionstyle="arc3,rad=0.25", color="#34557a"))
-    ax.text(5.2, -0.95, "(8) weight tying: one matrix for the embedding and the decoder", fontsize=8, color="#34557a", ha="center")
-    ax.text(5.2, -1.35, "(2) stateful: each layer's hidden state is carried on to the next window", fontsize=8, ha="center")
-    ax.text(5.2, -1.7, "(5) locked dropout on the three arrows marked (5)", **red)
-    ax.set_xlim(-0.2, 10.6)
-    ax.set_ylim(-1.85, 1.6)
-    ax.axis("off")
-
-
-fig, ax = plt.subplots(figsize=(11, 3.6))
-draw_ladder(ax)
-plt.show()
+figures_awd.draw_awd_ladder()
 
 # %% [markdown]
 # ## 2. A corpus small enough to overfit
@@ -251,7 +217,6 @@ def run(step, model, **fit_args):
           f"{results[step]['seconds']:.0f} s")
     return model
 
-
 # %% [markdown]
 # ## 4. Step 1: a plain RNN language model
 #
@@ -321,7 +286,6 @@ class LM(nn.Module):
         logits, dropped = self.decoder(raw)  # (bs, seq_len, vocab_size)
         return logits, raw, dropped, hidden
 
-
 # %% [markdown]
 # The classic way to train it: cut the text into windows and start every window with an empty
 # memory (`stateful=False`). Gradients flow back through the 35 steps of a window and no further;
@@ -360,7 +324,6 @@ run("2 + stateful", LM(Encoder(len(vocab)), Decoder(len(vocab))), stateful=True)
 # %%
 torch.manual_seed(0)
 run("3 LSTM", LM(Encoder(len(vocab), cell=nn.LSTM), Decoder(len(vocab))));
-
 
 # %% [markdown]
 # ## 7. Step 4: embedding dropout
@@ -416,7 +379,6 @@ class EncoderED(Encoder):
 
 torch.manual_seed(0)
 run("4 + embedding dropout", LM(EncoderED(len(vocab)), Decoder(len(vocab))));
-
 
 # %% [markdown]
 # ## 8. Step 5: locked dropout on inputs, between layers and on the output
@@ -480,7 +442,6 @@ print(mask[0].T)  # one sequence: features down, time across; each row is all 0 
 
 torch.manual_seed(0)
 run("5 + locked dropout", LM(EncoderLD(len(vocab)), DroppedDecoder(len(vocab))));
-
 
 # %% [markdown]
 # ## 9. Step 6: DropConnect on the recurrent weights
@@ -547,7 +508,6 @@ torch.testing.assert_close(ours, losses.ar_tar_penalty(raw, dropped, alpha=2.0, 
 torch.manual_seed(0)
 run("7 + AR/TAR", LM(EncoderWD(len(vocab)), DroppedDecoder(len(vocab))), alpha=config.AR_ALPHA, beta=config.TAR_BETA);
 
-
 # %% [markdown]
 # ## 11. Step 8: weight tying
 #
@@ -600,27 +560,8 @@ table["change, best epoch"] = table["valid (best epoch)"].diff()
 table.round(1)
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.4))
-steps = list(results)
 last, best = table["valid (last epoch)"], table["valid (best epoch)"]
-y = range(len(steps))[::-1]  # step 1 at the top
-ax1.barh([i + 0.2 for i in y], last, height=0.4, color="#1f77b4", label="last epoch")
-ax1.barh([i - 0.2 for i in y], best, height=0.4, color="#aec7e8", label="best epoch")
-for i, a, b in zip(y, last, best):
-    ax1.text(a, i + 0.2, f" {a:.1f}", va="center", fontsize=7)
-    ax1.text(b, i - 0.2, f" {b:.1f}", va="center", fontsize=7)
-ax1.set_yticks(list(y), steps)
-ax1.set_xlabel("validation perplexity (lower is better)")
-ax1.set_xlim(0, last.max() * 1.15)
-ax1.legend(fontsize=8, loc="lower right")
-
-for step, r in results.items():
-    ax2.plot(r["history"].index, r["history"].valid, marker="o", ms=3, ls="-" if step[0] in "123" else "--", label=step)
-ax2.set_xlabel("epoch")
-ax2.set_ylabel("validation perplexity")
-ax2.legend(fontsize=7)
-plt.tight_layout()
-plt.show()
+figures_awd.plot_ladder_results(last, best, {step: r["history"] for step, r in results.items()})
 
 # %% [markdown]
 # Now read it. The next cell writes, from the numbers above, what each step did to both numbers,
@@ -737,36 +678,24 @@ explain.show_source(awd_lstm.AWDLSTM.forward);
 # - Our final module and the package's `LanguageModel` have the same parameter names and compute
 #   the same function: they are the same model.
 #
-# ## Review questions
-#
-# 1. In step 1, what does the model know when it predicts the first token of a window? And in step 2?
-# 2. Why is the hidden state detached between windows rather than kept in the graph? What would
-#    happen to memory and time per step if it were not?
-# 3. Step 2 changed the training loop, not the model. Why must the validation text then be read
-#    the same way (carrying the state) to measure the model fairly?
-# 4. What does an LSTM's cell state give that a plain RNN's hidden state does not?
-# 5. Embedding dropout zeroes rows of the embedding matrix. Why rows, and why is a dropped word
-#    dropped at *every* position where it occurs in the batch?
-# 6. Why does locked dropout use one mask per sequence, and not a new mask at every time step?
-# 7. Name the three places where step 5 applies locked dropout, and the `config.LM_DROPOUTS` key of each.
-# 8. DropConnect drops weights, not activations. Which matrix, how often is a new mask drawn, and
-#    why does that keep PyTorch's fused LSTM kernel usable?
-# 9. AR acts on the output after dropout, TAR on the output before it. What does each penalise?
-# 10. Weight tying requires the last layer to output vectors as wide as the embedding. Why?
-#     How many parameters did it save here?
-# 11. A regulariser made validation perplexity worse in your run. Give two reasons why that can
-#     happen even though the same regulariser helps the full-size AWD-LSTM.
-# 12. What does `load_state_dict(strict=True)` check, and why is it together with equal outputs a
-#     proof that two modules are the same model?
-# 13. Why is eval mode the natural first comparison, and what had to be true for train mode to
-#     give equal outputs too?
-#
-# Three of them, checked:
+# Three facts from the steps above, checked in code:
 
 # %%
-assert table.loc["8 + weight tying", "parameters"] == table.loc["7 + AR/TAR", "parameters"] - len(vocab) * EMB  # Q10
-assert set(P) == {"embed_p", "input_p", "hidden_p", "weight_p", "output_p"}  # Q7: the five dropouts
-assert "encoder.rnns.0.weight_hh_l0_raw" in ours_state and "encoder.rnns.0.module.weight_hh_l0" not in ours_state  # Q8
+assert table.loc["8 + weight tying", "parameters"] == table.loc["7 + AR/TAR", "parameters"] - len(vocab) * EMB  # tying saves one vocab × emb matrix
+assert set(P) == {"embed_p", "input_p", "hidden_p", "weight_p", "output_p"}  # the five dropouts
+assert "encoder.rnns.0.weight_hh_l0_raw" in ours_state and "encoder.rnns.0.module.weight_hh_l0" not in ours_state  # DropConnect keeps the raw W_hh
+
+# %% [markdown]
+# ## Questionnaire
+#
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("03a_from_rnn_to_awd_lstm")
 
 # %% [markdown]
 # ## Further research

@@ -58,13 +58,12 @@ plan.hosted_setup(KIT)
 import json
 import time
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from IPython.display import display
 
-from ulmfit_lesson import config, corpus_builder, datasets, generate, lm_recipes, pretrained, progress, registry, tokenizer, train
-from ulmfit_lesson.course import exercises_lm, explain, plan, widgets_lm
+from ulmfit_lesson import config, corpus_builder, datasets, generate, lm_recipes, pretrained, registry, tokenizer, train
+from ulmfit_lesson.course import exercises_lm, explain, figures_basics, plan, widgets_lm
 from ulmfit_lesson.vocab import Vocab
 
 QUICK = config.is_quick()
@@ -201,16 +200,8 @@ print(f"valid tokens unknown to this small vocabulary (xxunk): {small.unk_rates[
 assert 0.5 * len(small.vocab.itos) < small.before.perplexity < 2 * len(small.vocab.itos)
 assert small.after.perplexity < small.before.perplexity
 
-steps = pd.DataFrame(small.histories[0].steps)
-fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.plot(steps.step, steps.loss, alpha=0.3, label="training loss (per step)")
-ax.plot(steps.step, progress.smooth(steps.loss.tolist()), label="smoothed")
-ax.axhline(small.before.loss, color="gray", ls=":", label="valid loss before training")
-ax.axhline(small.after.loss, color="green", ls="--", label="valid loss after training")
-ax.set_xlabel("step")
-ax.set_ylabel("cross-entropy (nats)")
-ax.legend(fontsize=8)
-plt.show()
+steps = pd.DataFrame(small.histories[0].steps)  # one row per training step: step, loss, lr, ...
+figures_basics.plot_pretraining_loss(steps.step, steps.loss, before=small.before.loss, after=small.after.loss)
 
 # %% [markdown]
 # The loss falls fast at first — the model learns which tokens are common (`the`, `,`, `xxmaj`)
@@ -283,9 +274,7 @@ for kind, texts in samples.items():
                  "unknown tokens": lm_recipes.unk_rate(docs, big_vocab), "tokens": m.n_tokens})
 by_kind = pd.DataFrame(rows).set_index("text")
 display(by_kind.style.format({"perplexity": "{:.0f}", "accuracy": "{:.1%}", "unknown tokens": "{:.1%}"}))
-ax = by_kind.perplexity.plot.barh(figsize=(7, 2.8), color="#9ecae1", logx=True)
-ax.set_xlabel(f"perplexity of {BIG} (log scale; lower is better)")
-plt.show()
+figures_basics.plot_perplexity_by_kind(by_kind.perplexity, model=BIG)
 
 # %% [markdown]
 # (Figures from a sample of 1,500 tokens each; quick mode's 150 are too few to mean much.) A
@@ -380,7 +369,6 @@ widgets_lm.next_word_explorer(big, big_vocab, prompt="It was a dark and stormy",
 # %%
 explain.show_source(generate.next_word_probs);
 
-
 # %% [markdown]
 # ## 8. Exercises
 #
@@ -396,7 +384,6 @@ def perplexity(logits: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 exercises_lm.check_perplexity(perplexity)
-
 
 # %% [markdown]
 # ### Exercise 2: temperature
@@ -428,16 +415,18 @@ exercises_lm.check_temperature_softmax(temperature_softmax)
 #   (`pretrained.course_model()` picks one for every notebook). `general-fwd` reaches a perplexity
 #   of about 34 on the general corpus, and does much worse on the poems.
 # - Sampling **temperature** trades safety for variety: $\text{softmax}(\text{logits}/T)$.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Give two things, other than grammar, that a model must know to predict the next word well.
-# 2. A model over a vocabulary of 26,856 tokens (`general-fwd`'s) has never been trained. What perplexity do you
-#    expect, and why?
-# 3. The small model of section 4 has a lower validation perplexity than you might expect. Why
-#    is it not comparable with the big pretrained model's?
-# 4. Why is the poems' perplexity so much higher than that of the general text, for the same model?
-# 5. What happens to the next-word distribution as the temperature goes to 0, and as it grows large?
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("04_general_pretraining")
 
 # %% [markdown]
 # ## Further research

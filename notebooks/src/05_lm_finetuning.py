@@ -58,15 +58,13 @@ plan.hosted_setup(KIT)
 import time
 from collections import Counter
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
 from ulmfit_lesson import config, corpus_builder, datasets, generate, lm_loader, lm_recipes, lr_finder, pretrained, schedules, tokenizer
-from ulmfit_lesson.course import exercises_lm, explain, plan, widgets_basics, widgets_lm
-from ulmfit_lesson.vocab import Vocab
+from ulmfit_lesson.course import exercises_lm, explain, figures_lm, plan, widgets_basics, widgets_lm
 
 QUICK = config.is_quick()
 print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
@@ -212,16 +210,9 @@ groups = matched.groups
 sizes = [sum(p.numel() for p in {id(p): p for m in g for p in m.parameters()}.values()) for g in groups]
 LR = lm_recipes.FINETUNE_LR  # 4e-3: ULMFiT §4.1's learning rate for LM fine-tuning
 lrs = schedules.discriminative_lrs(LR, len(groups))
-
-fig, ax = plt.subplots(figsize=(7, 2.8))
-ax.barh(group_names, lrs, color=["#c6dbef", "#9ecae1", "#6baed6", "#3182bd"])
-for y, (lr, n) in enumerate(zip(lrs, sizes)):
-    ax.text(lr, y, f"  {lr:.2e}  ({n / 1e6:.1f}M parameters)", va="center", fontsize=8)
-ax.set_xscale("log")
-ax.set_xlim(min(lrs) / 2, max(lrs) * 12)
-ax.set_xlabel("peak learning rate (log scale): each group 2.6x the one below")
-plt.show()
 assert all(np.isclose(hi / lo, 2.6) for lo, hi in zip(lrs, lrs[1:]))
+
+display(figures_lm.plot_discriminative_lrs(group_names, lrs, sizes))
 explain.show_source(schedules.discriminative_lrs);
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -269,14 +260,7 @@ print(f"start {by_hand[0]:.2e} = lr_max / 32, peak {max(by_hand):.2e} at step {i
 
 # %%
 one = [schedules.one_cycle(t, T, lr_max) for t in range(T + 1)]
-fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
-for ax, curve, title in [(axes[0], package, "slanted triangular (ULMFiT §3.2)"),
-                         (axes[1], one, "one-cycle (fastai's fit_one_cycle)")]:
-    ax.plot(range(T + 1), curve)
-    ax.set_title(title)
-    ax.set_xlabel("step t")
-axes[0].set_ylabel("learning rate")
-plt.show()
+figures_lm.plot_schedules(package, one)
 
 # %% [markdown]
 # Drag the sliders to see how `cut_frac` and `ratio` shape STLR (the curve redraws when you let go):
@@ -299,14 +283,8 @@ widgets_basics.stlr_explorer(lr_max=LR)
 finder_ids = [torch.tensor(vocab.numericalize(doc)) for doc in poem_tokens]
 finder_loader = lm_loader.LMLoader(finder_ids, bs=4 if QUICK else 8, bptt=35, seed=0)
 found = lr_finder.lr_find(matched, finder_loader, start=1e-6, end=1.0, n=8 if QUICK else 30)
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.plot(found.lrs, found.losses)
-ax.axvline(found.suggested, color="C1", ls="--", label=f"steepest fall: {found.suggested:.1e}")
-ax.axvline(LR, color="C2", ls=":", label=f"the paper's peak: {LR}")
-ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="smoothed training loss")
-ax.legend(fontsize=8)
-plt.show()
 print(f"{len(found.lrs)} steps; the finder suggests {found.suggested:.1e}, the paper uses {LR}")
+figures_lm.plot_lr_finder(found.lrs, found.losses, suggested=found.suggested, paper_lr=LR)
 
 # %% [markdown]
 # ## 5. Fine-tuning the language model
@@ -398,19 +376,8 @@ assert result.after.loss < result.before.loss, "fine-tuning should make the dev 
 # %%
 steps = [s for h in result.histories for s in h.steps]
 step_lrs = np.array([s["lrs"] for s in steps])  # (steps, groups); frozen groups get no update
-frozen_steps = len(result.histories[0].steps) if options["frozen_epochs"] else 0
-fig, ax = plt.subplots(figsize=(8, 3.2))
-for g, name in enumerate(group_names):
-    lr_g = step_lrs[:, g].copy()
-    if g < len(group_names) - 1:
-        lr_g[:frozen_steps] = np.nan  # frozen: not trained in the first epoch
-    ax.plot(lr_g, label=name)
-ax.axvspan(-0.5, frozen_steps - 0.5, color="#eee", label="frozen epoch")
-ax.set_yscale("log")
-ax.set_xlabel("step")
-ax.set_ylabel("learning rate used")
-ax.legend(fontsize=7, loc="upper right")
-plt.show()
+frozen_steps = len(result.histories[0].steps) if options["frozen_epochs"] else 0  # only the top group trains
+figures_lm.plot_step_lrs(step_lrs, group_names, frozen_steps)
 
 # %% [markdown]
 # ### Generated text, before and after
@@ -487,7 +454,6 @@ lr_at_400 = None  # your number
 
 exercises_lm.check_stlr_by_hand(lr_at_50, lr_at_400)
 
-
 # %% [markdown]
 # ### Exercise 2: discriminative learning rates
 #
@@ -519,17 +485,18 @@ exercises_lm.check_discriminative_lrs(discriminative_lrs)
 #   $\eta_{\max}$, a long linear decay to $\eta_{\max}/32$; fastai uses the similar one-cycle.
 # - The recipe (`lm_recipes.finetune_lm`): one frozen epoch for the embeddings, then all layers
 #   with discriminative LRs and STLR; the encoder is saved for the classifier (notebook 06).
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Why does stage 2 use the target task's texts but not its labels? Could it use extra
-#    unlabelled texts from the same domain?
-# 2. Why start new words at the mean embedding rather than at random vectors or zeros?
-# 3. In the language model the embedding is the *top* layer group. Why, and what does that mean
-#    for its learning rate?
-# 4. With $T = 500$, at which step does STLR peak, and what is the learning rate at the last step?
-# 5. Fine-tuning for many epochs on 892 verses eventually makes the dev perplexity worse. Why,
-#    and what would you change?
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("05_lm_finetuning")
 
 # %% [markdown]
 # ## Further research

@@ -56,14 +56,12 @@ plan.hosted_setup(KIT)
 # %matplotlib inline
 import time
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import HTML, display
 
 from ulmfit_lesson import clas_loader, clas_recipes, classifier, config, datasets, lm_recipes, pretrained, tokenizer
-from ulmfit_lesson.course import exercises_clas, explain, plan, results, widgets_clas
+from ulmfit_lesson.course import exercises_clas, explain, figures_clas, plan, results, widgets_clas
 from ulmfit_lesson.awd_lstm import AWDLSTM
 from ulmfit_lesson.predict import TextClassifier
 from ulmfit_lesson.vocab import Vocab
@@ -269,18 +267,9 @@ x_long, mask_long = clas_loader.pad_chunks([ids], bptt=BPTT_TOY)
 out_long, kept_long = classifier.bpt3c_encode(toy, x_long, mask_long, bptt=BPTT_TOY, max_len=MAX_LEN_TOY)
 out_long.sum().backward()
 grad = toy.encoder.weight.grad[ids].norm(dim=1)  # (L,): how much each position's embedding is trained
-
-fig, ax = plt.subplots(figsize=(8, 2.8))
-ax.bar(range(L), grad.numpy(), color="#1f77b4")
-ax.axvspan(-0.5, L - MAX_LEN_TOY - 0.5, color="#dddddd", label="read under no_grad: hidden state only")
-for k in range(0, L + 1, BPTT_TOY):
-    ax.axvline(k - 0.5, color="#777", lw=0.8)
-ax.set_xlabel("position in the document (chunks of 10)")
-ax.set_ylabel("gradient norm on its embedding")
-ax.legend(loc="upper left", fontsize=8)
-plt.show()
 print("kept outputs:", tuple(out_long.shape), "of a", L, "token document")
 assert (grad[: L - MAX_LEN_TOY] == 0).all() and (grad[L - MAX_LEN_TOY :] > 0).all()
+figures_clas.plot_bpt3c_gradients(grad, bptt=BPTT_TOY, max_len=MAX_LEN_TOY)
 
 # %% [markdown]
 # Yet the early chunks are not wasted: they set the hidden state that the kept chunks start from.
@@ -560,7 +549,6 @@ print(f"{path} ({path.stat().st_size / 1e6:.0f} MB): {again}")
 texts = test_df.text.head(8).tolist()
 assert torch.allclose(clf.predict_proba(texts), again.predict_proba(texts), atol=1e-6)
 
-
 # %% [markdown]
 # The same model from the command line: `python -m ulmfit_lesson predict --model runs/poems_classifier "a verse"`
 # (notebook 09 trains one from a CSV file with `train-classifier`).
@@ -579,7 +567,6 @@ def concat_pool(output: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 exercises_clas.check_concat_pool(concat_pool)
-
 
 # %% [markdown]
 # ### Exercise 2: the unfreezing plan
@@ -614,18 +601,18 @@ exercises_clas.check_unfreeze_plan(unfreeze_plan)
 #   first epochs cheap.
 # - Judge on held-out data, read the most confident mistakes, and use per-word contributions to
 #   find out what the model relies on.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. A batch holds verses of 5 and 23 tokens, with `bptt = 16`. Draw the padded rows. Where is
-#    each verse's $h_T$?
-# 2. Why can padding *after* a document never change its prediction, while padding *before* it can?
-# 3. With `max_len = 1400`, what happens to a 5,000-token review: which tokens influence the
-#    prediction, and which receive gradients?
-# 4. The head has ~60k parameters and the encoder tens of millions. Why train the head alone first, rather
-#    than everything from the start at a small learning rate?
-# 5. A sad verse gets 0.95 `positive`, and its contributions show one bright green word. Name
-#    two different explanations, and how you would tell them apart.
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("06_the_classifier")
 
 # %% [markdown]
 # ## Further research

@@ -55,12 +55,12 @@ plan.hosted_setup(KIT)
 # %matplotlib inline
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from ulmfit_lesson import baselines, clas_recipes, config, datasets, lm_recipes, pretrained
-from ulmfit_lesson.course import exercises_clas, plan
+from ulmfit_lesson.course import exercises_clas, figures_results, plan
 
 QUICK = config.is_quick()
 print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
@@ -85,11 +85,8 @@ print("pretrained model:", plan.describe_model(PRETRAINED))
 # **Table 6, fine-tuning the language model** (stage 2) before training the classifier:
 
 # %%
-table6 = pd.DataFrame(
-    [[6.99, 6.38, 6.09], [5.86, 6.54, 5.61], [5.55, 6.36, 5.47], [5.00, 5.69, 5.38]],
-    index=["no LM fine-tuning", "Full", "Full + discr", "Full + discr + stlr (ULMFiT)"],
-    columns=["IMDb", "TREC-6", "AG"],
-)
+table6 = figures_results.paper_table("ulmfit_table6")  # read from the package's data/paper_results.toml
+print(table6.attrs["source"])
 table6.style.format("{:.2f}").highlight_min(color="#c7e9c0")
 
 # %% [markdown]
@@ -101,20 +98,8 @@ table6.style.format("{:.2f}").highlight_min(color="#c7e9c0")
 # **Table 7, fine-tuning the classifier** (stage 3), all starting from the same fine-tuned LM:
 
 # %%
-table7 = pd.DataFrame(
-    [[9.93, 13.36, 6.81], [6.87, 6.86, 5.81], [5.57, 6.21, 5.62], [6.49, 16.09, 8.38],
-     [5.39, 6.71, 5.90], [6.37, 6.86, 5.81], [5.39, 5.86, 6.04], [5.04, 6.02, 5.35],
-     [5.70, 6.38, 5.29], [5.00, 5.69, 5.38]],
-    index=["from scratch", "Full", "Full + discr", "Last (only the head)", "Chain-thaw",
-           "Freez (gradual unfreezing)", "Freez + discr", "Freez + stlr", "Freez + cos",
-           "Freez + discr + stlr (ULMFiT)"],
-    columns=["IMDb", "TREC-6", "AG"],
-)
-ax = table7.plot.barh(figsize=(8, 5), width=0.8)
-ax.invert_yaxis()
-ax.set_xlabel("validation error (%), lower is better")
-ax.set_title("ULMFiT Table 7: classifier fine-tuning variants")
-plt.show()
+table7 = figures_results.paper_table("ulmfit_table7")
+figures_results.plot_paper_table(table7)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # Reading the table:
@@ -186,7 +171,6 @@ def run(n_train, lm=LM, seed=0, **switches):
     scores = clas_recipes.evaluate_classifier(result.classifier, dev_df.text.tolist(), dev_df.label.tolist(), split="dev")
     return dict(n_train=len(part), accuracy=scores["accuracy"], macro_f1=scores["macro_f1"], seconds=time.time() - start)
 
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Sample efficiency: how many labels does pretraining save?
 #
@@ -223,21 +207,8 @@ curve = pd.DataFrame(curve)
 
 # %%
 majority = dev_df.label.value_counts(normalize=True).max()
-fig, ax = plt.subplots(figsize=(7, 3.8))
-for method, colour in [("ULMFiT", "#1f77b4"), ("from scratch", "#d62728"), ("TF-IDF + LR", "#2ca02c")]:
-    rows = curve[curve.method == method]
-    se = np.sqrt(rows.accuracy * (1 - rows.accuracy) / n_dev)
-    ax.errorbar(rows.n_train, rows.accuracy, yerr=1.96 * se, marker="o", capsize=3, color=colour, label=f"{method} (live, 1 seed)")
-ax.axhline(majority, color="#777", ls="--", label=f"always the majority label ({majority:.0%})")
-ax.set_xscale("log")
-ax.set_xticks(SIZES, [str(n) for n in SIZES])
-ax.minorticks_off()
-ax.set_xlabel("labelled training verses (log scale)")
-ax.set_ylabel("dev accuracy")
-ax.set_ylim(0.3, 1.0)
-ax.legend(fontsize=8, loc="lower right")
-ax.set_title("Sample efficiency on happy vs sad verses")
-plt.show()
+se = np.sqrt(curve.accuracy * (1 - curve.accuracy) / n_dev)  # each point's standard error (section 2)
+figures_results.plot_sample_efficiency(curve, 1.96 * se, majority, sizes=SIZES)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # The network trained from scratch has to learn English from a few dozen verses: it stays near
@@ -282,15 +253,7 @@ ablation = pd.DataFrame(ablation).T
 # %%
 acc = ablation.accuracy.astype(float)
 se = np.sqrt(acc * (1 - acc) / n_dev)
-fig, ax = plt.subplots(figsize=(8, 0.6 + 0.5 * len(acc)))
-colours = ["#1f77b4" if name.startswith("ULMFiT") else "#d62728" if name == "from scratch" else "#aec7e8" for name in acc.index]
-ax.barh(acc.index, acc, xerr=1.96 * se, color=colours, capsize=3)
-ax.axvline(majority, color="#777", ls="--", label="majority label")
-ax.invert_yaxis()
-ax.set_xlim(0, 1)
-ax.set_xlabel(f"dev accuracy ({n_dev} verses; bars: 95% interval of the measurement alone)")
-ax.legend(fontsize=8)
-plt.show()
+display(figures_results.plot_ablation(acc, 1.96 * se, majority, n_dev))
 ablation[["n_train", "accuracy", "macro_f1", "seconds"]].style.format({"accuracy": "{:.1%}", "macro_f1": "{:.3f}", "seconds": "{:.0f}"})
 
 # %% [markdown]
@@ -329,24 +292,8 @@ if not found:
     print(f"no results under {RESULTS}: the experiments have not been run here, so only the live runs above are shown.")
     print("To run them (hours on a laptop CPU): python experiments/run.py all   (or one of: poems, ablations, sample-efficiency)")
 
-for path in found:
-    table = pd.read_csv(path)
-    by = "size" if "size" in table.columns else "variant" if "variant" in table.columns else "method"
-    keys = ["method", "size"] if by == "size" else [by]
-    stats = table.groupby(keys).agg(accuracy=("accuracy", "mean"), sd=("accuracy", "std"), seeds=("seed", "nunique")).reset_index()
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    if by == "size":
-        for method, rows in stats.groupby("method"):
-            ax.errorbar(rows["size"], rows.accuracy, yerr=rows.sd.fillna(0), marker="o", capsize=3, label=method)
-        ax.set_xscale("log")
-        ax.set_xlabel("labelled training examples (log scale)")
-        ax.legend(fontsize=8)
-    else:
-        stats = stats.sort_values("accuracy")
-        ax.barh(stats[by].astype(str), stats.accuracy, xerr=stats.sd.fillna(0), capsize=3, color="#aec7e8")
-        ax.set_xlim(0, 1)
-    ax.set_title(f"{path.stem}: accuracy, mean ± sd over {int(stats.seeds.max())} seed(s)", fontsize=10)
-    plt.show()
+for path in found:  # one row per setting and seed; drawn as the mean over seeds ± their sd
+    display(figures_results.plot_experiment(pd.read_csv(path), path.stem))
 
 # %% [markdown]
 # The experiments also repeat the paper's last trick, which this notebook leaves out: a **forward
@@ -409,18 +356,18 @@ exercises_clas.check_error_reduction(error_reduction)
 #   verses, only differences of 15+ points are clear. Small gaps need big validation sets and
 #   several seeds, which is what `experiments/` does.
 # - Papers report **relative error reductions**; check them against the absolute numbers.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Which row of Table 7 corresponds to how computer-vision models were usually fine-tuned in
-#    2018, and why does it do so badly on TREC-6?
-# 2. Why would pretraining matter more with 20 labelled examples than with 20,000?
-# 3. Two variants score 77.8% and 83.3% on the 36 dev verses. What would you need before calling
-#    the second better?
-# 4. "Full" fine-tuning reaches its best IMDb error after one epoch and then gets worse (Fig. 4).
-#    What is it forgetting, and which of ULMFiT's tricks prevents it?
-# 5. An error drop from 2.0% to 1.5% and one from 40% to 35%: which is the larger relative error
-#    reduction, and which would you rather have?
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("07_why_ulmfit_works")
 
 # %% [markdown]
 # ## Further research

@@ -58,14 +58,13 @@ plan.hosted_setup(KIT)
 # %matplotlib inline
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
 from ulmfit_lesson import clas_recipes, config, datasets, pipeline, pretrained, tokenizer
-from ulmfit_lesson.course import exercises_clas, plan, widgets_clas
+from ulmfit_lesson.course import exercises_clas, figures_clas, plan, widgets_clas
 
 QUICK = config.is_quick()
 print("mode:", "QUICK (ULMFIT_QUICK=1: small data, few epochs)" if QUICK else "FULL")
@@ -100,14 +99,9 @@ train_ml.loc[n_labels >= 2, ["text", "labels"]].head(8)
 # each label occur?
 
 # %%
-counts = train_ml[EMOTIONS].sum().sort_values()
-fig, ax = plt.subplots(figsize=(8, 6))
-ax.barh(counts.index, counts, color=["#7f7f7f" if e == "neutral" else "#1f77b4" for e in counts.index])
-ax.set_xscale("log")
-ax.set_xlabel("training comments with the label (log scale)")
-ax.set_title(f"GoEmotions: {counts.max() / counts.min():.0f}x between the most and the least common label")
-plt.show()
+counts = train_ml[EMOTIONS].sum().sort_values()  # comments per label, rarest first
 print(f"neutral is on {counts['neutral'] / len(train_ml):.0%} of the comments; grief on {counts['grief']} of {len(train_ml):,}")
+figures_clas.plot_label_counts(counts)
 
 # %% [markdown]
 # The labels span more than two orders of magnitude. A classifier that never predicts `grief`
@@ -139,17 +133,10 @@ train_ek.label.value_counts(normalize=True).to_frame("share").style.format("{:.1
 onehot = train_ml[EMOTIONS].to_numpy()
 co = onehot.T @ onehot  # co[a, b] = comments with both a and b
 share = co / np.diag(co)[:, None]
-np.fill_diagonal(share, np.nan)
-fig, ax = plt.subplots(figsize=(8, 7))
-image = ax.imshow(share, cmap="magma_r", vmin=0, vmax=0.3)
-ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=90, fontsize=7)
-ax.set_yticks(range(len(EMOTIONS)), EMOTIONS, fontsize=7)
-ax.set_xlabel("... also labelled B")
-ax.set_ylabel("comments labelled A ...")
-fig.colorbar(image, ax=ax, label="share of A's comments", shrink=0.7)
-plt.show()
+np.fill_diagonal(share, np.nan)  # a label always comes with itself
 pairs = [(EMOTIONS[a], EMOTIONS[b], share[a, b]) for a in range(len(EMOTIONS)) for b in range(len(EMOTIONS)) if a != b]
 print("most frequent companions:", ", ".join(f"{a}->{b} {s:.0%}" for a, b, s in sorted(pairs, key=lambda p: -p[2])[:6]))
+figures_clas.plot_cooccurrence(share, EMOTIONS)
 
 # %% [markdown]
 # Neighbouring emotions (annoyance and anger, joy and excitement, sadness and grief) are not
@@ -197,7 +184,6 @@ dev_ek = datasets.load_goemotions("dev", view="ekman").sample(N_EVAL, random_sta
 test_ek = datasets.load_goemotions("test", view="ekman").sample(N_EVAL, random_state=0)
 print(f"subset: {N_TRAIN} training comments ({N_TRAIN / len(train_ek):.1%} of the Ekman view), "
       f"{len(dev_ek)} dev, {len(test_ek)} test; {EPOCHS} epochs")
-
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # The ULMFiT recipe would first fine-tune the language model on Reddit comments (stage 2, which
@@ -347,7 +333,6 @@ shown[shown.labels.str.len() >= 2][["text", "labels", "predicted"]].head(8)
 # %%
 widgets_clas.classifier_box(ml_clf, text="thank you so much, this made my day!")
 
-
 # %% [markdown]
 # ## 7. Exercise: the best threshold for one label
 #
@@ -380,18 +365,18 @@ exercises_clas.check_best_threshold(best_threshold)
 #   sarcastic, and raters disagree.
 # - On a laptop CPU, train on a stated subset. Next steps that would help most: fine-tune the
 #   LM on all the (unlabelled) comments (stage 2), more labelled data, a GPU.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Why does accuracy look good for a classifier that never predicts `grief`, and which metric
-#    exposes it?
-# 2. A comment labelled `joy` and `sadness` is dropped by the Ekman view. Why, and what does that
-#    do to the task?
-# 3. With a softmax over 28 labels, why can a classifier not express "both admiration and
-#    gratitude, each with 90%"? What does a sigmoid per label change?
-# 4. Why must thresholds be tuned on the dev set and judged on the test set, never both on one?
-# 5. You may spend 10 minutes of CPU: train on more labelled comments, or fine-tune the LM on
-#    unlabelled ones? What does the paper suggest (notebook 07)?
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("08_emotions_goemotions")
 
 # %% [markdown]
 # ## Further research

@@ -61,7 +61,7 @@ import time
 import pandas as pd
 
 from ulmfit_lesson import config, datasets, pipeline, pretrained
-from ulmfit_lesson.course import exercises_clas, plan, widgets_clas
+from ulmfit_lesson.course import exercises_clas, figures_results, plan, widgets_clas
 from ulmfit_lesson.predict import TextClassifier
 
 QUICK = config.is_quick()
@@ -83,68 +83,11 @@ print("pretrained model:", plan.describe_model(PRETRAINED))
 #
 # Any table with one column of text and one of labels will do. Ours: 56 short reviews, made up
 # for this notebook, each `positive` or `negative`. The column names are deliberately not `text`
-# and `label` — yours will not be either.
+# and `label` — yours will not be either. The reviews come with the package; the cell below writes
+# them to `runs/my_reviews/reviews.csv`, the kind of file you would bring.
 
 # %%
-reviews = [
-    ("Arrived a day early and works perfectly. The kettle boils in under two minutes.", "positive"),
-    ("The strap broke after one week. Cheap plastic, not worth the money.", "negative"),
-    ("Lovely soft blanket, my cat has claimed it already.", "positive"),
-    ("Battery life is a joke: dead by lunchtime every single day.", "negative"),
-    ("Sturdy, simple and it just works. Would buy again.", "positive"),
-    ("Instructions were missing and two screws did not fit. Returned it.", "negative"),
-    ("The headphones sound warm and clear, and they fold flat for travel.", "positive"),
-    ("Smells of chemicals even after washing it three times.", "negative"),
-    ("Great value for the price, my kids use it every day.", "positive"),
-    ("Stopped charging after a month. Support never answered my emails.", "negative"),
-    ("Beautiful colour, exactly like the photos.", "positive"),
-    ("Far too small; the size chart is wrong.", "negative"),
-    ("This backpack has survived two years of daily commuting and still looks new.", "positive"),
-    ("The lid leaks, so my bag was soaked on the first day.", "negative"),
-    ("Quiet, fast and easy to clean. Best blender I have owned.", "positive"),
-    ("Arrived scratched and dented. Packaging was a single thin bag.", "negative"),
-    ("Comfortable from the first wear, no blisters at all.", "positive"),
-    ("The app keeps crashing and the device will not pair.", "negative"),
-    ("My morning coffee has never tasted better.", "positive"),
-    ("Flimsy. It wobbles every time I type.", "negative"),
-    ("Easy to set up in ten minutes, and the picture is sharp.", "positive"),
-    ("Overpriced for what it is. I expected much better quality.", "negative"),
-    ("A thoughtful gift, beautifully wrapped. My mother loved it.", "positive"),
-    ("The zip jammed on the second day and the seams are coming apart.", "negative"),
-    ("Keeps drinks cold all day, even in the car in summer.", "positive"),
-    ("Loud, slow and it burns the toast on the lowest setting.", "negative"),
-    ("Excellent customer service: they replaced a faulty part within days.", "positive"),
-    ("Disappointing. The colours faded after the first wash.", "negative"),
-    ("Light, strong and folds into my handbag. Perfect umbrella.", "positive"),
-    ("It broke the first time it was windy. Useless umbrella.", "negative"),
-    ("The chair is comfortable for long working days and my back thanks me.", "positive"),
-    ("Uncomfortable seat, and one wheel came off within a week.", "negative"),
-    ("Bright, even light, perfect for reading in bed.", "positive"),
-    ("The bulb flickers constantly and gives me a headache.", "negative"),
-    ("Charming little teapot, pours without dripping.", "positive"),
-    ("Dripped all over the table every time I poured.", "negative"),
-    ("Does exactly what it says. Happy with this purchase.", "positive"),
-    ("Nothing like the description. Waste of money.", "negative"),
-    ("The knife is razor sharp and feels balanced in the hand.", "positive"),
-    ("Blunt out of the box and the handle is already cracked.", "negative"),
-    ("Soft, warm socks that stay up all day.", "positive"),
-    ("Holes in both socks after two washes.", "negative"),
-    ("Fantastic sound for such a small speaker.", "positive"),
-    ("Tinny sound and the bluetooth keeps dropping.", "negative"),
-    ("The puzzle kept the whole family busy for a weekend. Great fun.", "positive"),
-    ("Three pieces were missing from the puzzle. Very frustrating.", "negative"),
-    ("Fits my phone snugly and protected it from a nasty fall.", "positive"),
-    ("The case cracked the first time I dropped my phone.", "negative"),
-    ("Delicious tea with a gentle, fresh smell.", "positive"),
-    ("Stale and tasteless, the tea bags split in the cup.", "negative"),
-    ("Works with all my devices, no drivers needed.", "positive"),
-    ("Gets very hot and then switches itself off.", "negative"),
-    ("The plant arrived healthy and has already flowered.", "positive"),
-    ("The plant arrived dead, with the pot broken.", "negative"),
-    ("A solid, well made tool. It will last for years.", "positive"),
-    ("The drill died halfway through the first job.", "negative"),
-]
-table = pd.DataFrame(reviews, columns=["review", "sentiment"])
+table = figures_results.sample_reviews()  # the package's data/sample_reviews.csv: columns review, sentiment
 csv_path = WORK / "reviews.csv"
 table.to_csv(csv_path, index=False)
 print(f"wrote {len(table)} rows to {csv_path}; the first lines of the file:")
@@ -309,7 +252,6 @@ loaded = TextClassifier.load(out)
 print(loaded)
 loaded.predict(["Works perfectly, great value.", "Cracked after a week, avoid."])
 
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Where to go next
 #
@@ -366,19 +308,18 @@ exercises_clas.check_split_table(split_table)
 #   from a terminal.
 # - To do better: more labelled data, more unlabelled text for stage 2, a backwards model in an
 #   ensemble, and a GPU for the full recipe.
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. Your file has columns `Comment` and `Rating (1-5)`. What do you pass to `read_table`, and
-#    what will the classifier's labels be?
-# 2. Why split each label separately? What can go wrong with a plain random 20% when one label
-#    has only 6 examples?
-# 3. You have 300 labelled reviews and 30,000 unlabelled ones. How would you use the unlabelled
-#    ones in ULMFiT?
-# 4. The CLI's `metrics.json` reports 100% validation accuracy on 14 reviews. How much would you
-#    trust it, and what would you check first?
-# 5. Name two ways a forward and a backward classifier could disagree on a review, and why
-#    averaging them helps.
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("09_your_own_data")
 
 # %% [markdown]
 # ## Further research

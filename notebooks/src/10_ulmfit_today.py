@@ -58,14 +58,13 @@ plan.hosted_setup(KIT)
 # %matplotlib inline
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from ulmfit_lesson import classifier, config, datasets, feature_extraction, lm_recipes, pretrained, schedules, tokenizer
-from ulmfit_lesson.course import plan, results
+from ulmfit_lesson.course import figures_results, plan, results
 from ulmfit_lesson.vocab import Vocab
 
 QUICK = config.is_quick()
@@ -173,17 +172,9 @@ table = pd.concat([
     pd.DataFrame({"accuracy_mean": frozen["accuracy"], "macro_f1_mean": frozen["macro_f1"], "n_seeds": 1}, index=[frozen_label]),
 ])
 display(table.style.format("{:.3f}", na_rep="", subset=["accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std"]))
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 0.9 + 0.45 * len(table)), sharey=True)
-colours = ["#ff7f0e" if name == frozen_label else "#1f77b4" if name.startswith("ULMFiT") else "#aaaaaa" for name in table.index]
-for ax, metric in zip(axes, ["accuracy", "macro_f1"]):
-    ax.barh(table.index, table[f"{metric}_mean"], xerr=table[f"{metric}_std"].fillna(0), color=colours, capsize=3)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(f"test {metric.replace('macro_f1', 'macro-F1')} (bars: sd over seeds)")
-axes[0].invert_yaxis()
-fig.suptitle("Fine-tuning against feature extraction, on the 104 test verses", fontsize=11)
-plt.tight_layout()
-plt.show()
+figures_results.plot_methods_compared(
+    table, highlight=frozen_label, title=f"Fine-tuning against feature extraction, on the {len(test_df)} test verses"
+)
 
 # %% [markdown]
 # With `general-fwd` in full mode, the frozen encoder chose `C` = 0.01 on dev and scored about
@@ -312,21 +303,7 @@ side = pd.DataFrame({
     "ms per verse (1 CPU thread)": speed.to_numpy(),
 }, index=["ULMFiT (5 seeds, committed)", "BERT-base (published, 1 seed)"])
 display(side.style.format({"test accuracy": "{:.3f}", "parameters (millions)": "{:.1f}", "ms per verse (1 CPU thread)": "{:.1f}"}))
-
-fig, axes = plt.subplots(1, 3, figsize=(11, 2.6))
-for ax, column in zip(axes, side.columns):
-    ax.barh(side.index, side[column], color=["#1f77b4", "#9467bd"])
-    ax.set_title(column, fontsize=10)
-    for y, value in enumerate(side[column]):
-        ax.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=9)
-    ax.margins(x=0.25)
-axes[0].set_xlim(0, 1)
-axes[0].invert_yaxis()
-for ax in axes[1:]:
-    ax.set_yticks([])
-    ax.invert_yaxis()
-plt.tight_layout()
-plt.show()
+display(figures_results.plot_side_by_side(side, shares=["test accuracy"]))
 print(f"BERT-base: {side.iloc[1, 1] / side.iloc[0, 1]:.1f}x the parameters, "
       f"{side.iloc[1, 2] / side.iloc[0, 2]:.1f}x the time per verse")
 
@@ -370,26 +347,9 @@ bert_schedule = [t / warm if t < warm else (T - t) / (T - warm) for t in range(T
 
 ulmfit_lrs = schedules.discriminative_lrs(0.01, 5)  # embedding, 3 LSTMs, head (notebook 06's groups)
 llrd = schedules.discriminative_lrs(2e-5, 14, factor=1 / 0.95)  # embeddings, 12 layers, head: xi = 0.95
-
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
-left.plot(stlr, label="ULMFiT: slanted triangular (cut_frac 0.1, ratio 32)")
-left.plot(bert_schedule, "--", label="BERT fine-tuning: warm-up 10%, linear decay to 0")
-left.set_xlabel("training step")
-left.set_ylabel("learning rate / its maximum")
-left.legend(fontsize=8)
-right.plot(np.linspace(0, 1, len(ulmfit_lrs)), np.array(ulmfit_lrs) / ulmfit_lrs[-1], "o-",
-           label=f"ULMFiT: {len(ulmfit_lrs)} groups, / 2.6 per group")
-right.plot(np.linspace(0, 1, len(llrd)), np.array(llrd) / llrd[-1], "s--",
-           label=f"BERT, Sun et al.: {len(llrd)} groups, x 0.95 per layer")
-right.set_yscale("log")
-right.set_xticks([0, 1], ["bottom (embeddings)", "top (head)"])
-right.set_ylabel("learning rate / the top group's")
-right.legend(fontsize=8)
-fig.suptitle("The same shapes, other numbers", fontsize=11)
-plt.tight_layout()
-plt.show()
 print(f"bottom group's LR as a share of the top's: ULMFiT {ulmfit_lrs[0] / ulmfit_lrs[-1]:.3f}, "
       f"layer-wise decay 0.95 over 13 steps {llrd[0] / llrd[-1]:.3f}")
+figures_results.plot_schedule_shapes(stlr, bert_schedule, ulmfit_lrs, llrd)
 
 # %% [markdown]
 # The shapes match; the strengths differ. ULMFiT's 2.6 per group leaves its embedding with 1/46 of
@@ -451,36 +411,20 @@ print(f"bottom group's LR as a share of the top's: ULMFiT {ulmfit_lrs[0] / ulmfi
 #   **domain- and task-adaptive pretraining**.
 # - ULMFiT remains a sound choice for CPU-only inference, small budgets and memory, and languages
 #   without a good pretrained transformer (MultiFiT).
+
+# %% [markdown]
+# ## Questionnaire
 #
-# ## Review questions
-#
-# 1. What is trained, and what is frozen, in feature extraction and in fine-tuning? Which of the
-#    two did CoVe and ELMo use, and which row of the paper's Table 7 is closest to it?
-# 2. Why is `ulmfit_no_lm_ft`, rather than `ulmfit`, the fairest partner for the frozen-encoder
-#    run of section 1?
-# 3. The frozen features are standardised before the logistic regression. What would go wrong with
-#    one L2 penalty on unscaled features?
-# 4. Why was `C` chosen on the dev verses and not on the test verses? What would a test-chosen `C`
-#    do to the reported number?
-# 5. The frozen encoder's accuracy on test fell below the majority class while its macro-F1 did not
-#    fall as far. How can `class_weight="balanced"` cause that?
-# 6. Feature extraction trains 3,603 numbers; ULMFiT fine-tunes tens of millions. Give one
-#    situation in which the first is the better deal.
-# 7. Why can a BERT-base-shaped network with *random* weights give an honest latency, but not an
-#    honest accuracy?
-# 8. Our latency was measured on one thread for a verse of about ten tokens. What would BERT have
-#    to do with a 2,000-token review that the AWD-LSTM does not, and how would you time both?
-# 9. BERT-base's 0.865 is one seed; ULMFiT's 0.72 is a mean over five. Does that change the
-#    conclusion? What would?
-# 10. Which ULMFiT trick is layer-wise LR decay, and how do ξ = 0.95 per layer and 2.6 per group
-#     differ in how strongly they hold the lowest layers back?
-# 11. How is BERT's warm-up-then-linear-decay schedule like STLR, and where do they differ?
-# 12. "Don't stop pretraining" continues pretraining on the task's own unlabelled text. Which stage
-#     of ULMFiT does that, and what did our experiments find it was worth on the poems?
-# 13. Name two changes MultiFiT made to ULMFiT, and the problem each one solves.
-# 14. You must classify support tickets in a language with 5 million words of Wikipedia, on a
-#     server without a GPU. Sketch your plan and say what you would measure first.
-#
+# Answer from memory first, then look back at the section each question comes from. The answer
+# sheet below the questions checks the factual ones (✔); for the others, *Our answer* shows one
+# to compare with yours.
+
+# %%
+from ulmfit_lesson.course import questionnaire
+
+questionnaire.show("10_ulmfit_today")
+
+# %% [markdown]
 # ## Further research
 #
 # - McCann et al. (2017), *Learned in translation: contextualized word vectors* (CoVe).

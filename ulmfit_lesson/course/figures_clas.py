@@ -8,15 +8,19 @@ interactive widgets of the same notebooks are in ``widgets_clas.py``, which re-e
 - ``draw_concat_pool(output, mask, row)``: one document's encoder outputs ``H`` and the three
   parts of ``classifier.concat_pool`` (ULMFiT §3.3): ``h_T``, the max-pool (with the position
   that won each feature) and the mean-pool.
+- ``plot_bpt3c_gradients(grad, bptt, max_len)``: which positions of a long document BPT3C trains
+  on (the gradient reaching each position's embedding), the ``no_grad`` part shaded.
 - ``plot_confusion(cm, labels)``: a confusion matrix (``clas_recipes.confusion_matrix``), counts and
   row shares.
 - ``plot_class_f1(labels, f1, support)``: per-class F1 bars, sorted, with how many examples each had.
 - ``plot_history(history)``: losses and validation metrics per epoch, unfreezing stages shaded.
+- ``plot_label_counts(counts)``, ``plot_cooccurrence(share, labels)``: a multi-label dataset
+  before training (notebook 08): how often each label occurs, and how often two occur together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -130,6 +134,36 @@ def draw_concat_pool(output: Tensor, mask: Tensor, row: int = 0, tokens=None) ->
     return fig
 
 
+def plot_bpt3c_gradients(grad: Tensor | Sequence[float], bptt: int, max_len: int) -> Figure:
+    """BPT3C's memory cap (ULMFiT §3.3; fastai's ``max_len``) as bars: for each position of one
+    long document, the norm of the gradient that reached its token's embedding.
+
+    Args:
+        grad: (length,) one gradient norm per position (each position its own token id, so the
+            embedding's gradient row of that id is that position's).
+        bptt: the chunk length (a thin line at every chunk boundary).
+        max_len: how many last tokens keep their outputs and graph; the positions before them are
+            shaded: read under ``torch.no_grad()``, they only prepare the hidden state.
+    What to see: zero bars in the shaded part, non-zero bars in the last ``max_len`` positions.
+    """
+    grad = _numpy(grad)
+    n = len(grad)
+    fig = Figure(figsize=(8, 2.8))
+    ax = fig.subplots()
+    ax.bar(range(n), grad, color="#1f77b4")
+    if n > max_len:
+        ax.axvspan(
+            -0.5, n - max_len - 0.5, color="#dddddd", label="read under no_grad: hidden state only"
+        )
+    for k in range(0, n + 1, bptt):
+        ax.axvline(k - 0.5, color="#777", lw=0.8)
+    ax.set_xlabel(f"position in the document (chunks of {bptt})")
+    ax.set_ylabel("gradient norm on its embedding")
+    if n > max_len:
+        ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
 # --------------------------------------------------------------------------------------- metrics
 
 
@@ -230,12 +264,61 @@ def plot_history(history: Sequence[dict], title: str = "") -> Figure:
     return fig
 
 
+# ----------------------------------------------------------------------- a multi-label dataset
+
+
+def plot_label_counts(
+    counts: Mapping[str, int], highlight: str = "neutral", title: str = ""
+) -> Figure:
+    """How many training examples carry each label, as horizontal bars on a log scale.
+
+    Args:
+        counts: label -> number of examples, in the order to draw (bottom first; e.g. a pandas
+            Series sorted ascending, so the commonest label is at the top).
+        highlight: a label drawn grey instead of blue (GoEmotions' ``neutral``, not an emotion).
+    The default title gives the ratio of the commonest to the rarest label: the learner should
+    see two orders of magnitude, the reason to report F1 per label and macro-F1.
+    """
+    labels, values = list(dict(counts)), list(dict(counts).values())
+    fig = Figure(figsize=(8, 6))
+    ax = fig.subplots()
+    ax.barh(labels, values, color=["#7f7f7f" if e == highlight else "#1f77b4" for e in labels])
+    ax.set_xscale("log")
+    ax.set_xlabel("training comments with the label (log scale)")
+    ratio = max(values) / max(min(values), 1)
+    ax.set_title(title or f"GoEmotions: {ratio:.0f}x between the most and the least common label")
+    return fig
+
+
+def plot_cooccurrence(
+    share: np.ndarray | Sequence[Sequence[float]], labels: Sequence[str], vmax: float = 0.3
+) -> Figure:
+    """Which labels come together: ``share[a, b]``, the share of label a's examples that also carry
+    label b, as an image (rows = A, columns = B; the diagonal is best set to NaN).
+
+    The colour scale stops at ``vmax`` (30%): most pairs are rare, and the few common ones
+    (annoyance and anger, joy and excitement) should stand out without washing out the rest.
+    """
+    fig = Figure(figsize=(8, 7))
+    ax = fig.subplots()
+    image = ax.imshow(np.asarray(share, dtype=float), cmap="magma_r", vmin=0, vmax=vmax)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("... also labelled B")
+    ax.set_ylabel("comments labelled A ...")
+    fig.colorbar(image, ax=ax, label="share of A's comments", shrink=0.7)
+    return fig
+
+
 __all__ = [
     "PAD_COLOUR",
     "REAL_COLOURS",
     "draw_concat_pool",
     "draw_padded_batch",
+    "plot_bpt3c_gradients",
     "plot_class_f1",
     "plot_confusion",
+    "plot_cooccurrence",
     "plot_history",
+    "plot_label_counts",
 ]
