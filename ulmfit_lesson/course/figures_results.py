@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ulmfit_lesson.course import results
+
 PAPER_RESULTS = "paper_results.toml"
 SAMPLE_REVIEWS = "sample_reviews.csv"
 # Notebook 07's live contestants: ULMFiT blue, the same network from scratch red, TF-IDF green.
@@ -170,19 +172,15 @@ def plot_experiment(table: pd.DataFrame, name: str) -> Figure:
         "size" if "size" in table.columns else "variant" if "variant" in table.columns else "method"
     )
     keys = ["method", "size"] if by == "size" else [by]
-    stats = (
-        table.groupby(keys)
-        .agg(accuracy=("accuracy", "mean"), sd=("accuracy", "std"), seeds=("seed", "nunique"))
-        .reset_index()
-    )
+    stats = results.summarize(table, keys)  # the same mean ± sd as the README's tables
     fig = Figure(figsize=(7, 3.6))
     ax = fig.subplots()
     if by == "size":
-        for method, rows in stats.groupby("method"):
+        for method, rows in stats.sort_values(keys).groupby("method"):
             ax.errorbar(
                 rows["size"],
-                rows.accuracy,
-                yerr=rows.sd.fillna(0),
+                rows.accuracy_mean,
+                yerr=rows.accuracy_std,
                 marker="o",
                 capsize=3,
                 label=method,
@@ -191,16 +189,16 @@ def plot_experiment(table: pd.DataFrame, name: str) -> Figure:
         ax.set_xlabel("labelled training examples (log scale)")
         ax.legend(fontsize=8)
     else:
-        stats = stats.sort_values("accuracy")
+        stats = stats.sort_values("accuracy_mean")
         ax.barh(
             stats[by].astype(str),
-            stats.accuracy,
-            xerr=stats.sd.fillna(0),
+            stats.accuracy_mean,
+            xerr=stats.accuracy_std,
             capsize=3,
             color="#aec7e8",
         )
         ax.set_xlim(0, 1)
-    seeds = int(stats.seeds.max())
+    seeds = int(stats.n_seeds.max())
     ax.set_title(f"{name}: accuracy, mean ± sd over {seeds} seed(s)", fontsize=10)
     return fig
 
