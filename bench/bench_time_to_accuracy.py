@@ -34,8 +34,8 @@ Run from the repo root (``ULMFIT_DATA`` must find ``general-fwd`` and the datase
 
 ``--fastai-python`` defaults to ``$FASTAI_PYTHON``. ``--quick`` is a smoke test of the harness
 (about 100 training texts, one epoch per stage: a few minutes); its numbers mean nothing. A full run
-takes about an hour on 2 cores; run it on an otherwise idle machine, or the times measure the
-neighbours. ``--write`` records the table in ``bench/results/time_to_accuracy.md``.
+takes about 46 minutes on 2 cores; run it on an otherwise idle machine, or the times measure the
+neighbours (the table's last column, other processes' CPU seconds during each run, shows it). ``--write`` records the table in ``bench/results/time_to_accuracy.md``.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class Side:
     epoch_end_s: list[float]  # per classifier epoch: seconds from the start of the run
     epochs: str  # "LM frozen + unfrozen / classifier", e.g. "1+4 / 10"
     versions: dict[str, str] = field(default_factory=dict)
+    others_cpu_s: float = float("nan")  # CPU seconds other processes used meanwhile: was it alone?
 
     @property
     def reached(self) -> int:
@@ -147,8 +148,8 @@ def markdown_tables(results: dict[str, tuple[Side, Side]]) -> str:
     """Per dataset and side, then the ratios ours / fastai, as two markdown tables."""
     lines = [
         "| dataset | recipe | epochs (LM / clas) | wall s | CPU s | test acc | test macro-F1 "
-        "| valid acc (final) | reached at epoch | at s |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| valid acc (final) | reached at epoch | at s | others' CPU s |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for dataset, sides in results.items():
         for s in sides:
@@ -156,7 +157,7 @@ def markdown_tables(results: dict[str, tuple[Side, Side]]) -> str:
                 f"| {dataset} | {s.name} | {s.epochs} | {_fmt(s.wall_s)} | {_fmt(s.cpu_s)} "
                 f"| {_fmt(s.test_accuracy, 4)} | {_fmt(s.test_macro_f1, 4)} "
                 f"| {_fmt(s.valid_accuracy[-1], 4)} | {s.reached + 1} of {len(s.valid_accuracy)} "
-                f"| {_fmt(s.reached_s)} |"
+                f"| {_fmt(s.reached_s)} | {_fmt(s.others_cpu_s)} |"
             )
     lines += [
         "",
@@ -210,10 +211,24 @@ def pretrained_files(name: str) -> tuple[Path, Path]:
 # ----------------------------------------------------------------------------- the two runs
 
 
-def run_timed(cmd: list[str], log: Path, threads: int) -> tuple[float, float, float]:
+def machine_busy_s(stat: Path = Path("/proc/stat")) -> float:
+    """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``: user, nice,
+    system, irq, softirq, steal); NaN where there is no such file."""
+    try:
+        fields = stat.read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run_timed(cmd: list[str], log: Path, threads: int) -> tuple[float, float, float, float]:
     """Run ``cmd`` (output to ``log``): ``(start time.time(), wall s, CPU s of it and its
-    children)``. Exits with the log's tail if it fails."""
+    children, CPU s the rest of the machine used meanwhile)``. The last one says whether the run
+    had the machine to itself: a neighbour's minute of CPU is a minute the run may have waited.
+    Exits with the log's tail if it fails."""
     env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    busy_before = machine_busy_s()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start, t0 = time.time(), time.perf_counter()
     with open(log, "w", encoding="utf-8") as out:
@@ -221,10 +236,11 @@ def run_timed(cmd: list[str], log: Path, threads: int) -> tuple[float, float, fl
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    others = max(0.0, machine_busy_s() - busy_before - cpu)
     if code != 0:
         tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-30:])
         raise SystemExit(f"{' '.join(cmd[:4])} ... failed (exit {code}); end of {log}:\n{tail}")
-    return start, wall, cpu
+    return start, wall, cpu, others
 
 
 def run_ours(data: Path, work: Path, args) -> Side:
@@ -236,7 +252,7 @@ def run_ours(data: Path, work: Path, args) -> Side:
     cmd += ["--seed", str(args.seed), "--device", "cpu", "--no-progress", "--overwrite"]
     cmd += ["--quick"] if args.quick else []
     cmd += shlex.split(args.ours_args)  # e.g. "--patience 2": a variant of the defaults
-    start, wall, cpu = run_timed(cmd, work / "ours.log", args.threads)
+    start, wall, cpu, others = run_timed(cmd, work / "ours.log", args.threads)
     path = out / "metrics.json"
     m = json.loads(path.read_text(encoding="utf-8"))
     # The classifier's training ended before the evaluation that metrics.json times (and before
@@ -255,6 +271,7 @@ def run_ours(data: Path, work: Path, args) -> Side:
         epoch_end_s=epoch_ends_counted_back([r["seconds"] for r in history], training_end),
         epochs=f"{lm['frozen_epochs']}+{lm['epochs']} / {len(history)}",
         versions={"torch": importlib.metadata.version("torch")},
+        others_cpu_s=others,
     )
 
 
@@ -269,7 +286,7 @@ def run_fastai(data: Path, work: Path, args) -> Side:
     cmd += ["--weights", str(weights), "--vocab", str(vocab), "--seed", str(args.seed)]
     cmd += ["--threads", str(args.threads), "--lm-epochs", str(lm_epochs)]
     cmd += ["--last-epochs", str(last_epochs)]
-    start, wall, cpu = run_timed(cmd, work / "fastai.log", args.threads)
+    start, wall, cpu, others = run_timed(cmd, work / "fastai.log", args.threads)
     h = json.loads((out / "history.json").read_text(encoding="utf-8"))
     test = pd.read_csv(data / "test.csv", keep_default_na=False, dtype=str)
     predicted = pd.read_csv(out / "predictions.csv", keep_default_na=False, dtype=str)
@@ -287,6 +304,7 @@ def run_fastai(data: Path, work: Path, args) -> Side:
         epoch_end_s=[r["t"] - start for r in h["history"]],
         epochs=f"{'+'.join(map(str, s['lm_epochs']))} / {sum(s['clas_epochs'])}",
         versions=h["versions"],
+        others_cpu_s=others,
     )
 
 
@@ -325,7 +343,9 @@ def report(results: dict[str, tuple[Side, Side]], args) -> str:
         "test predictions). *Reached at epoch*: the first classifier epoch whose validation "
         "accuracy is at least the final one, and its end in seconds from the start of the run. "
         "Test accuracy and macro-F1: both sides' test predictions scored the same way "
-        "(`ulmfit_lesson.metrics`).\n\n" + markdown_tables(results)
+        "(`ulmfit_lesson.metrics`). *Others' CPU s*: what the rest of the machine used while the run "
+        "ran (`/proc/stat`); near 0, the run had the machine to itself.\n\n"
+        + markdown_tables(results)
     )
 
 

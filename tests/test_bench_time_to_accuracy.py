@@ -74,14 +74,33 @@ def test_confusion_by_name_orders_by_the_labels_given():
 
 def test_markdown_tables_rows_and_ratios():
     ours = side("ours", [0.5, 0.8, 0.8], [100.0, 200.0, 300.0], wall=400.0, test_acc=0.946)
+    ours.others_cpu_s = 12.4
     theirs = side("fastai", [0.6, 0.7], [50.0, 80.0], wall=200.0, test_acc=0.93)
     table = bench.markdown_tables({"poems": (ours, theirs)})
     lines = table.splitlines()
     assert lines[0].startswith("| dataset | recipe |")
     ours_row = next(line for line in lines if line.startswith("| poems | ours |"))
     cells = [c.strip() for c in ours_row.strip("|").split("|")]
-    assert cells[3:] == ["400", "180", "0.9460", "0.8000", "0.8000", "2 of 3", "200"]
+    assert cells[3:] == ["400", "180", "0.9460", "0.8000", "0.8000", "2 of 3", "200", "12"]
+    fastai_row = next(line for line in lines if line.startswith("| poems | fastai |"))
+    assert fastai_row.rstrip("| ").endswith("-")  # not measured: shown as such, not as 0
     ratio_row = lines[-1]
     cells = [c.strip() for c in ratio_row.strip("|").split("|")]
     # wall 400/200, CPU equal, time to final 200/80, test error 0.054/0.07
     assert cells == ["poems", "2.00", "1.00", "2.50", "0.77"]
+
+
+def test_machine_busy_seconds_from_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    tick = bench.os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal guest guest_nice: idle and iowait are not busy
+    stat.write_text(f"cpu  {tick} 0 {2 * tick} 999999 5000 0 {tick} 0 0 0\ncpu0 1 2 3\n")
+    assert bench.machine_busy_s(stat) == pytest.approx(4.0)
+    assert math.isnan(bench.machine_busy_s(tmp_path / "missing"))
+
+
+def test_run_timed_counts_the_child_and_not_it_as_a_neighbour(tmp_path):
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    start, wall, cpu, others = bench.run_timed([sys.executable, "-c", burn], tmp_path / "log", 1)
+    assert cpu >= 0.3 and wall >= 0.3
+    assert 0.0 <= others < cpu + 5.0  # its own burn is not counted as someone else's
