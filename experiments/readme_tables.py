@@ -121,6 +121,29 @@ def tuning(csv: Path) -> str:
     return "\n".join(rows)
 
 
+def imbalance(csv: Path) -> tuple[str, str]:
+    """Issue 22: per (size, method, treatment) the test scores, dev macro-F1 and seconds; and the
+    per-class test F1 at 4,000 comments (mean over seeds, under each row's decision rule)."""
+    from ulmfit_lesson.course.results import class_f1
+
+    df = pd.read_csv(csv)
+    rows = []
+    for (size, method, treatment), g in df.groupby(["size", "method", "treatment"], sort=False):
+        cells = [mean_std(g[c]) for c in ("accuracy", "macro_f1", "dev_macro_f1")]
+        rows.append(
+            f"| {size:,} | {method} | {treatment} | " + " | ".join(cells)
+            + f" | {g['seed'].nunique()} | {g['seconds'].mean():.0f} |"
+        )  # fmt: skip
+    head = ["training comments", "method", "treatment", "test accuracy", "test macro-F1",
+            "dev macro-F1", "seeds", "seconds/run"]  # fmt: skip
+    per_class = class_f1(df[df["size"] == 4000], ["method", "treatment"])
+    f1_rows = "\n".join(
+        f"| {name} | " + " | ".join(f"{v:.2f}" for v in r) + " |"
+        for name, r in per_class.iterrows()
+    )
+    return table(head, "\n".join(rows)), table(["4,000 comments", *per_class.columns], f1_rows)
+
+
 def table(head: list[str], rows: str) -> str:
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head), rows])
 
@@ -163,6 +186,9 @@ def blocks() -> dict[str, str]:
     out["goemotions"], out["goemotions-seeds"] = table(method_head, rows), str(n)
     rows, _ = per_group(quick / "compare_goemotions-ekman.csv", "method", ("accuracy", "macro_f1"))
     out["goemotions-quick"] = table(["method", "accuracy", "macro-F1"], rows)
+    out["goemotions-imbalance"], out["goemotions-class-f1"] = imbalance(
+        full / "imbalance_goemotions-ekman.csv"
+    )
     return out
 
 

@@ -317,17 +317,31 @@ def run_method(
         mode="quick" if quick else "full",
         device=device,
     )
+    if treated:  # the imbalance runs: each class's test F1, for the per-class bars
+        row.update({f"f1_{name}": f for name, f in zip(names, metrics["class_f1"])})
     if offsets is not None:
         plain = metrics_from_probs(probs, y_test, names)
         row.update(accuracy_untuned=plain["accuracy"], macro_f1_untuned=plain["macro_f1"])
+        if treated:
+            row.update({f"f1_{name}_untuned": f for name, f in zip(names, plain["class_f1"])})
     if dev_probs is not None:
         y_dev = encode_labels(dev["label"].tolist(), names, False, "dev")
+        m = metrics_from_probs(dev_probs, y_dev, names)
         if offsets is not None:
+            row.update(dev_accuracy_untuned=m["accuracy"], dev_macro_f1_untuned=m["macro_f1"])
             m = cross_fitted_offset_scores(dev_probs, y_dev, len(names))
-        else:
-            m = metrics_from_probs(dev_probs, y_dev, names)
         row.update(dev_accuracy=m["accuracy"], dev_macro_f1=m["macro_f1"])
     return row, probs
+
+
+def _argmax_row(tuned: dict[str, Any]) -> dict[str, Any]:
+    """The row of the same trained model decided by plain argmax, from a tuned row's ``*_untuned``
+    columns: a treatment that differs from another only in its decision rule need not train again."""
+    row = {k: v for k, v in tuned.items() if not k.endswith("_untuned")}
+    for key, value in tuned.items():
+        if key.endswith("_untuned"):
+            row[key[: -len("_untuned")]] = value
+    return row
 
 
 def _tfidf_logreg(
@@ -667,7 +681,10 @@ def goemotions_imbalance(
     ``sizes``: ``None`` = ``load_task``'s training subset (``GOEMOTIONS_SIZES``), an int = a
     stratified subset of that many comments of the whole Ekman training split (drawn with the
     seed), ``"all"`` = the whole split. With ``data`` given, subsets come from ``data['train']``.
-    One stage-2 LM per (seed, size) serves every ulmfit treatment: they differ in stage 3 only.
+    One stage-2 LM per (seed, size) serves every ulmfit treatment: they differ in stage 3 only; and
+    treatments that differ only in the decision rule share one trained model (``plain`` is ``tuned
+    decision``'s model decided by argmax, so their rows share ``seconds``). Rows also hold each
+    class's test F1 (``f1_<label>``).
     """
     rows, whole = [], None
     for seed in seeds:
@@ -683,18 +700,30 @@ def goemotions_imbalance(
             for method in methods:
                 if method == "ulmfit":
                     lm = _shared_lm(pretrained, d, quick, seed, lm_options, device=device)
+                trained = {}  # class weights -> the row of the model trained with them, tuned
                 for name in treatments:
-                    row, _ = run_method(
-                        method,
-                        d,
-                        seed,
-                        quick,
-                        pretrained,
-                        lm=lm if method == "ulmfit" else None,
-                        clas_options=clas_options,
-                        treatment=IMBALANCE_TREATMENTS[name],
-                        device=device,
-                    )
+                    treatment = IMBALANCE_TREATMENTS[name]
+                    weights = treatment["class_weights"]
+                    if weights not in trained:  # train once, with the rule tuned: both rows
+                        tunes = any(
+                            IMBALANCE_TREATMENTS[t]["class_weights"] == weights
+                            and IMBALANCE_TREATMENTS[t]["tune_decision"]
+                            for t in treatments
+                        )
+                        trained[weights], _ = run_method(
+                            method,
+                            d,
+                            seed,
+                            quick,
+                            pretrained,
+                            lm=lm if method == "ulmfit" else None,
+                            clas_options=clas_options,
+                            treatment=treatment | dict(tune_decision="macro_f1" if tunes else None),
+                            device=device,
+                        )
+                    row = trained[weights]
+                    if not treatment["tune_decision"] and "macro_f1_untuned" in row:
+                        row = _argmax_row(row)
                     rows.append(
                         {"task": "goemotions-ekman", "treatment": name, "size": len(d["train"])}
                         | row

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from ulmfit_lesson.baselines import LogisticRegression, TfidfLogReg, TfidfVectorizer, majority_class
 
@@ -15,13 +16,25 @@ def test_tfidf_values_on_a_hand_computed_corpus():
     # idf = ln((1 + 2) / (1 + df)) + 1: a and c occur in one document, b in both.
     idf_1, idf_2 = math.log(3 / 2) + 1, 1.0
     np.testing.assert_allclose(vec.idf, [idf_1, idf_2, idf_1])
-    x = vec.transform(docs)
+    x = vec.transform(docs).to_dense().numpy()
     row0 = np.array([2 * idf_1, idf_2, 0.0])
     row1 = np.array([0.0, idf_2, idf_1])
     np.testing.assert_allclose(x[0], row0 / np.linalg.norm(row0))
     np.testing.assert_allclose(x[1], row1 / np.linalg.norm(row1))
     # Unknown terms are ignored; a text of unknown terms is an all-zero row, not NaN.
-    np.testing.assert_allclose(vec.transform([["zzz"]]), [[0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(vec.transform([["zzz"]]).to_dense().numpy(), [[0.0, 0.0, 0.0]])
+
+
+def test_tfidf_rows_are_sparse_so_a_big_corpus_fits_in_memory():
+    """40,000 texts over a million terms: dense, 320 GB; sparse, a few entries per text."""
+    vec = TfidfVectorizer()
+    vec.vocabulary = {f"w{i}": i for i in range(1_000_000)}
+    vec.idf = np.ones(1_000_000)
+    x = vec.transform([[f"w{i}", f"w{i * 7 + 3}"] for i in range(40_000)])
+    assert x.is_sparse and x.shape == (40_000, 1_000_000) and x._nnz() == 80_000
+    assert torch.allclose(
+        x.coalesce().values(), torch.full((80_000,), 2**-0.5, dtype=torch.float64)
+    )
 
 
 def test_bigrams_and_min_df():

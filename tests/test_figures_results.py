@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.container import BarContainer  # noqa: E402
 
-from ulmfit_lesson.course import figures_results  # noqa: E402
+from ulmfit_lesson.course import figures_results, results  # noqa: E402
 
 
 def _bars(ax) -> BarContainer:
@@ -192,3 +192,48 @@ def test_schedule_shapes_normalise_each_curve_to_its_top():
     assert list(ulmfit.get_xdata()) == [0.0, 0.5, 1.0] and list(bert.get_ydata()) == [0.5, 1.0]
     assert "3 groups" in ulmfit.get_label() and right.get_yscale() == "log"
     assert fig.get_suptitle() == "The same shapes, other numbers"
+
+
+# ------------------------------------------------------------------------ notebook 08: imbalance
+
+
+def _imbalance_rows() -> pd.DataFrame:
+    """Two seeds of two treatments, with per-class F1 columns as the imbalance runner writes them."""
+    rows = []
+    for seed, (a, b) in enumerate([(0.2, 0.8), (0.4, 0.6)]):
+        for treatment, shift in (("plain", 0.0), ("balanced", 0.1)):
+            rows.append(
+                dict(
+                    method="ulmfit",
+                    treatment=treatment,
+                    seed=seed,
+                    accuracy=0.5,
+                    macro_f1=0.5,
+                    seconds=1.0,
+                    f1_fear=a + shift,
+                    f1_joy=b,
+                    f1_fear_untuned=0.0,
+                )  # fmt: skip
+            )
+    return pd.DataFrame(rows)
+
+
+def test_class_f1_is_each_class_mean_over_seeds():
+    per_class = results.class_f1(_imbalance_rows(), ["method", "treatment"])
+    assert list(per_class.index) == ["ulmfit · plain", "ulmfit · balanced"]
+    assert list(per_class.columns) == ["fear", "joy"]  # the *_untuned columns are not classes
+    assert per_class.loc["ulmfit · plain"].tolist() == pytest.approx([0.3, 0.7])
+    assert per_class.loc["ulmfit · balanced"].tolist() == pytest.approx([0.4, 0.7])
+    with pytest.raises(ValueError, match="f1_<label>"):
+        results.class_f1(_imbalance_rows()[["method", "seed", "accuracy"]], ["method"])
+
+
+def test_class_f1_figure_draws_one_bar_per_model_and_class():
+    per_class = results.class_f1(_imbalance_rows(), ["treatment"])
+    fig = figures_results.plot_class_f1_compared(per_class, support=[12, 300], title="t")
+    ax = fig.axes[0]
+    groups = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert len(groups) == 2 and [len(g) for g in groups] == [2, 2]
+    assert [b.get_height() for b in groups[1]] == pytest.approx([0.4, 0.7])  # balanced: fear, joy
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fear\n(n=12)", "joy\n(n=300)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain", "balanced"]

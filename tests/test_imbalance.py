@@ -243,10 +243,15 @@ def test_goemotions_imbalance_gives_every_method_the_same_treatment(tiny_lm, tmp
     monkeypatch.setattr(
         ex, "_tfidf_logreg", lambda tr, dev, w: tfidf_weights.append(list(w)) or tfidf(tr, dev, w)
     )
+    trainings = []
+    train = ex.train_classifier
+    monkeypatch.setattr(
+        ex, "train_classifier", lambda *a, **k: trainings.append(1) or train(*a, **k)
+    )
     df = ex.goemotions_imbalance(
         seeds=[0],
         methods=["ulmfit", "tfidf_logreg"],
-        treatments=["plain", "balanced + tuned"],
+        treatments=["plain", "balanced + tuned", "tuned decision"],
         sizes=[None, 12],
         pretrained=tiny_lm,
         data=data,
@@ -254,18 +259,28 @@ def test_goemotions_imbalance_gives_every_method_the_same_treatment(tiny_lm, tmp
         lm_options=LM_OPTS,
         clas_options=CLAS_OPTS,
     )
-    assert len(df) == 2 * 2 * 2 and sorted(set(df["size"])) == [12, 24]
-    assert list(df.treatment[:4]) == ["plain", "balanced + tuned"] * 2
+    assert len(df) == 2 * 2 * 3 and sorted(set(df["size"])) == [12, 24]
+    assert list(df.treatment[:6]) == ["plain", "balanced + tuned", "tuned decision"] * 2
     assert len(stage2_calls) == 2  # one LM per size, shared by the treatments
     assert tfidf_weights == [[None], ["balanced"]] * 2  # the treatment's weights, not a search
-    tuned = df[df.treatment == "balanced + tuned"]
+    # plain and tuned decision differ only in the rule: one model each (size, weights), not two
+    assert len(trainings) == 2 * 2
+    tuned = df[df.treatment.isin(["balanced + tuned", "tuned decision"])]
     assert tuned["macro_f1_untuned"].notna().all() and tuned["accuracy_untuned"].notna().all()
-    assert df[df.treatment == "plain"]["macro_f1_untuned"].isna().all()
+    plain = df[df.treatment == "plain"]
+    assert plain["macro_f1_untuned"].isna().all()
+    same = df[df.treatment == "tuned decision"]
+    for col in ("accuracy", "macro_f1", "dev_accuracy", "dev_macro_f1", "f1_pos"):
+        assert list(plain[col]) == list(same[f"{col}_untuned"]), col  # argmax of the same model
+    assert plain["seconds"].tolist() == same["seconds"].tolist()
     assert df["dev_macro_f1"].between(0, 1).all()  # every row: a score to choose on without test
+    # each class's test F1 under the row's rule; their mean is the macro-F1
+    f1 = df[[c for c in df.columns if c.startswith("f1_") and not c.endswith("_untuned")]]
+    assert np.allclose(f1.mean(axis=1), df["macro_f1"])
     assert (tmp_path / "imbalance_goemotions-ekman.csv").is_file()
     # run.py's summary of it: one table row and one bar per (size, method, treatment)
     text = _run_py().summarize("goemotions-imbalance", tmp_path, True, None, 1)
-    assert "| size | method | treatment |" in text and text.count("| tfidf_logreg |") == 4
+    assert "| size | method | treatment |" in text and text.count("| tfidf_logreg |") == 6
     assert (tmp_path / "imbalance_goemotions-ekman.png").is_file()
 
 

@@ -70,3 +70,28 @@ def test_the_cli_passes_backwards_through(tmp_path, monkeypatch):
         with pytest.raises(SystemExit):
             cli.main(base + extra)
         assert seen["backwards"] is expected and seen["texts"] == ["one verse", "another verse"]
+
+
+def test_after_reuses_the_last_epochs_evaluation_of_the_same_weights(monkeypatch):
+    """``result.after`` is the last epoch's validation (no step came after it), not a second pass
+    over the validation set; and it equals what a fresh evaluation of the final weights gives."""
+    from ulmfit_lesson import lm_recipes
+
+    itos = Vocab.build(tokenize_texts(TEXTS), min_freq=1).itos
+    torch.manual_seed(0)
+    lm = build_language_model(len(itos), emb_size=16, hidden_size=24)
+    calls = []
+    monkeypatch.setattr(
+        lm_recipes, "evaluate_lm", lambda *a, **k: calls.append(1) or evaluate_lm(*a, **k)
+    )
+    options = dict(bs=2, bptt=5, min_freq=1, device="cpu", progress=False)
+    result = finetune_lm((lm, itos), TEXTS, TEXTS[:4], frozen_epochs=1, epochs=1, **options)
+    assert len(calls) == 1  # "before" only: the epochs evaluate through the recorder
+    last = result.histories[-1].epochs[-1]
+    assert result.after.loss == last["valid_loss"]
+    ids = numericalize(tokenize_texts(TEXTS[:4]), result.vocab)
+    loader = LMLoader(ids, 2, 5, shuffle=False, variable_bptt=False)
+    assert evaluate_lm(result.model, loader, device="cpu").loss == pytest.approx(
+        result.after.loss, rel=1e-6
+    )
+    assert result.after.loss < result.before.loss  # it trained

@@ -43,6 +43,9 @@ from ulmfit_lesson.course import explain, widgets_basics, widgets_clas, widgets_
 # The published figure the course quotes for fine-tuned BERT-base on the poems' 3-class test split:
 # docs/results.md ("References on the poems' 3-class test split") and experiments/README.md.
 BERT_BASE_POEMS_ACC = 0.865
+# GoEmotions paper (Demszky et al. 2020, Table 4): BERT-base fine-tuned on all 43k training comments,
+# multi-label, one threshold 0.3: macro-F1 on Ekman's groups (the 28 labels: 0.46).
+BERT_BASE_EKMAN_F1 = 0.64
 GENERAL_VOCAB = 26_856  # general-fwd's itos.pkl (shared/pretrained/README.md)
 BERT_VOCAB = 30_522  # bert-base-uncased's WordPiece vocabulary
 METHOD_NAMES = {
@@ -270,6 +273,47 @@ def fig_compare(out: Path, csv: str, name: str, title: str, bert: float | None =
     return save(fig, out, name), numbers
 
 
+def fig_imbalance(out: Path, size: int = 4000):
+    """Issue 22: GoEmotions at ``size`` training comments, each imbalance treatment given to
+    ULMFiT and TF-IDF alike: test accuracy and macro-F1, mean ± sd over seeds."""
+    df = pd.read_csv(RESULTS / "imbalance_goemotions-ekman.csv")
+    df = df[df["size"] == size]
+    treatments = list(dict.fromkeys(df["treatment"]))
+    methods = [m for m in ("tfidf_logreg", "ulmfit") if m in set(df.method)]
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    numbers, width = {}, 0.8 / len(methods)
+    for ax, metric in zip(axes, ("accuracy", "macro_f1")):
+        for j, m in enumerate(methods):
+            for i, t in enumerate(treatments):
+                vals = df[(df.method == m) & (df.treatment == t)][metric].to_numpy()
+                mean = float(vals.mean())
+                std = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+                entry = numbers.setdefault(m, {}).setdefault(
+                    t.replace(" ", "_").replace("+", "and"), {}
+                )
+                entry[metric], entry["seeds"] = round(mean, 3), int(len(vals))
+                x = i + (j - (len(methods) - 1) / 2) * width
+                ax.bar(x, mean, width, yerr=std, color=COLOURS[m], capsize=3, edgecolor="#555",
+                       label=METHOD_NAMES[m] if i == 0 else None)  # fmt: skip
+                ax.text(x, mean + std + 0.02, f"{mean:.2f}", ha="center", fontsize=8)
+        if metric == "macro_f1":
+            ax.axhline(BERT_BASE_EKMAN_F1, color="#d62728", ls="--", lw=1.5)
+            ax.text(len(treatments) - 0.6, BERT_BASE_EKMAN_F1 + 0.02,
+                    f"BERT-base {BERT_BASE_EKMAN_F1:.2f} (published: all 43k comments, multi-label)",
+                    ha="right", color="#d62728", fontsize=8)  # fmt: skip
+        ax.set_xticks(range(len(treatments)), treatments, rotation=15, ha="right", fontsize=9)
+        ax.set_title(metric.replace("_", "-"), fontsize=11)
+        ax.set_ylim(0, 1)
+    axes[0].legend(fontsize=9, loc="upper left")
+    seeds = max(e["seeds"] for m in numbers.values() for e in m.values())
+    fig.suptitle(f"GoEmotions, Ekman's 7 classes, {size:,} training comments: each treatment given "
+                 f"to both (test split; mean ± sd over {seeds} seeds)", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    numbers["bert_base_f1"] = BERT_BASE_EKMAN_F1
+    return save(fig, out, "goemotions_imbalance"), numbers
+
+
 def fig_ablations(out: Path):
     df = pd.read_csv(RESULTS / "ablations_poems-3class.csv")
     s = _summary(df, "variant")
@@ -453,6 +497,7 @@ def make_figures(out: Path = OUT, use_model: bool = True, log=print) -> dict:
     files["goemotions"], numbers["goemotions"] = fig_compare(
         out, "compare_goemotions-ekman.csv", "goemotions", "GoEmotions, Ekman's 7 classes"
     )
+    files["goemotions_imbalance"], numbers["imbalance"] = fig_imbalance(out)
     files["ablations"], numbers["ablations"] = fig_ablations(out)
     files["sample_efficiency"], numbers["sample_efficiency"] = fig_sample_efficiency(out)
     files["ensemble"], numbers["ensemble"] = fig_ensemble(out)

@@ -173,6 +173,7 @@ class LMRecorder(Callback):
         self.t0, self.ce_sum, self.n_tok = time.time(), 0.0, 0
 
     def after_step(self, run, batch) -> None:
+        self.history.final_valid = None  # the weights moved: the last evaluation is stale
         last = run.last
         n = batch.y.numel()
         ce_total, n_total = all_reduce_sum([float(last.loss.item()) * n, n], self.device)
@@ -202,6 +203,7 @@ class LMRecorder(Callback):
             model = getattr(run.model, "module", run.model)
             metrics = evaluate_lm(model, self.valid, device=self.device, amp=self.amp)
             record.update({f"valid_{k}": v for k, v in metrics.as_dict().items()})
+            self.history.final_valid = metrics
         record["seconds"] = time.time() - self.t0
         self.history.epochs.append(record)
         self.bar.epoch_end(record)

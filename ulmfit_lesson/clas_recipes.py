@@ -62,7 +62,7 @@ from .clas_callbacks import (
 from .clas_eval import evaluate_classifier, probabilities, validation_scores
 from .clas_loader import ClasLoader
 from .classifier import ULMFiTClassifier, build_classifier
-from .config import ADAM_EPS, CLAS_DROPOUTS, AWDLSTMConfig, ClasTrainConfig
+from .config import CLAS_DROPOUTS, AWDLSTMConfig, ClasTrainConfig
 from .distributed import resolve_device
 from .interrupt import stop_cleanly
 from .labels import (
@@ -93,10 +93,9 @@ from .schedules import (
     discriminative_lrs,
     freeze_to,
     gradual_unfreezing,
-    param_groups,
 )
 from .tokenizer import tokenize_texts
-from .train import Run, Step, fit, train_step
+from .train import Run, Step, adamw, fit, train_step
 from .vocab import Vocab
 
 DEFAULTS = ClasTrainConfig()  # stage 3's settings (config.py: ULMFiT §4.1, fastai v0.7)
@@ -365,9 +364,7 @@ def train_classifier(
     # Optimizer over all layer groups; frozen parameters get no gradient, so Adam skips them.
     groups = model.groups
     lrs = discriminative_lrs(lr, len(groups), lr_factor) if discriminative else [lr] * len(groups)
-    optimizer = torch.optim.AdamW(
-        param_groups(groups, lrs, model), lr=lr, betas=betas, eps=ADAM_EPS, weight_decay=wd
-    )
+    optimizer = adamw(groups, lrs, betas, wd, model)
     if stages:
         plan = [UnfreezeStage(*stage[:2]) for stage in stages]
         stage_lrs = [stage[2] if len(stage) > 2 else lr for stage in stages]

@@ -192,6 +192,13 @@ def _save_outputs(result: LMResult, out_dir: Path) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
+def _evaluate_after(histories: list[History], model, valid, device, amp) -> LMMetrics:
+    """The validation metrics after training: the last epoch's own evaluation when no step came
+    after it (the same weights, so the same numbers), else a fresh evaluation."""
+    last = histories[-1].final_valid if histories else None
+    return last if last is not None else evaluate_lm(model, valid, device=device, amp=amp)
+
+
 def pretrain_lm(
     texts: Sequence[str],
     valid_texts: Sequence[str] | None = None,
@@ -301,7 +308,7 @@ def pretrain_lm(
     history.stage = "pretraining"
     result.histories.append(history)
     if valid is not None:
-        result.after = evaluate_lm(model, valid, device=device, amp=amp)
+        result.after = _evaluate_after(result.histories, model, valid, device, amp)
     result.seconds = time.time() - start
     if out is not None:
         result.out_dir = out
@@ -430,7 +437,7 @@ def finetune_lm(
         result.histories.append(fit_lm(model, loader, epochs, lrs, **common))
         result.histories[-1].stage = "unfrozen: all layers, discriminative LRs"
     if valid is not None:
-        result.after = evaluate_lm(model, valid, device=device, amp=amp)
+        result.after = _evaluate_after(result.histories, model, valid, device, amp)
     result.seconds = time.time() - start
     if out_dir is not None:
         result.out_dir = Path(out_dir)

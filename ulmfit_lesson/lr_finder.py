@@ -24,12 +24,11 @@ import torch
 from torch import nn
 
 from .awd_lstm import detach_hidden
-from .config import ADAM_BETAS, ADAM_EPS, AR_ALPHA, TAR_BETA, WEIGHT_DECAY
+from .config import ADAM_BETAS, AR_ALPHA, TAR_BETA, WEIGHT_DECAY
 from .distributed import resolve_device
 from .lm_loader import LMBatch
 from .losses import ar_tar_penalty, lm_loss
-from .schedules import param_groups
-from .train import train_step
+from .train import adamw, train_step
 
 SMOOTH_BETA = 0.98  # fastai's SmoothenValue: the loss's moving average
 DIVERGED = 4.0  # stop once the smoothed loss exceeds 4x its minimum (fastai's stop_div)
@@ -76,13 +75,7 @@ def lr_find(
     saved_grad = [p.requires_grad for p in model.parameters()]
     saved_mode, saved_rng = model.training, torch.get_rng_state()
     saved_epoch = getattr(loader, "epoch", None)
-    optimizer = torch.optim.AdamW(
-        param_groups(model.groups, [start] * len(model.groups), model=model),
-        lr=start,
-        betas=betas,
-        eps=ADAM_EPS,
-        weight_decay=wd,
-    )
+    optimizer = adamw(model.groups, [start] * len(model.groups), betas, wd, model=model)
     lrs, losses = [], []
     avg, best, hidden = 0.0, math.inf, None
     model.train()

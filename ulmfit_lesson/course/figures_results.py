@@ -15,6 +15,8 @@ the numbers are computed in the notebook and passed in):
 - ``plot_sample_efficiency(curve, ci95, majority)``, ``plot_ablation(accuracy, ci95, majority,
   n_dev)``: notebook 07's live runs, with the 95% interval of each measurement.
 - ``plot_experiment(table, name)``: one CSV of ``experiments/``: mean ± sd over seeds.
+- ``plot_class_f1_compared(per_class, support)``: notebook 08's per-class F1 of several models
+  (``results.class_f1``), one group of bars per class.
 - ``plot_methods_compared(table, highlight, title)``, ``plot_side_by_side(side)``,
   ``plot_schedule_shapes(...)``: notebook 10's comparisons with feature extraction, BERT-base and
   the transformer fine-tuning recipe.
@@ -203,6 +205,30 @@ def plot_experiment(table: pd.DataFrame, name: str) -> Figure:
     return fig
 
 
+def plot_class_f1_compared(
+    per_class: pd.DataFrame, support: Sequence[int] | None = None, title: str = ""
+) -> Figure:
+    """Per-class F1 of several models side by side: one group of bars per class (the columns of
+    ``per_class``), one bar per model (its rows, e.g. ``results.class_f1``). ``support``: each
+    class's number of test examples, written under its name (rare classes are where models differ).
+    """
+    models, classes = list(per_class.index), list(per_class.columns)
+    fig = Figure(figsize=(max(6.0, 1.1 * len(classes)), 3.8))
+    ax = fig.subplots()
+    width = 0.8 / len(models)
+    x = np.arange(len(classes))
+    for i, model in enumerate(models):
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, per_class.loc[model], width, label=model)
+    names = classes if support is None else [f"{c}\n(n={n})" for c, n in zip(classes, support)]
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test F1")
+    ax.legend(fontsize=8, ncol=min(len(models), 2))
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------------- notebook 10: today
 
 
@@ -314,6 +340,7 @@ __all__ = [
     "SAMPLE_REVIEWS",
     "paper_table",
     "plot_ablation",
+    "plot_class_f1_compared",
     "plot_experiment",
     "plot_methods_compared",
     "plot_paper_table",

@@ -68,4 +68,17 @@ def tuning_summary(df: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
     return summary.fillna(0.0).reset_index()
 
 
-__all__ = ["summarize", "markdown_table", "tuning_summary"]
+def class_f1(df: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Each class's test F1, mean over seeds, per group: one row per group (the index joins ``by``'s
+    values with " · "), one column per class. From the ``f1_<label>`` columns that
+    ``experiments.runner.goemotions_imbalance`` writes (under each row's own decision rule)."""
+    cols = [c for c in df.columns if c.startswith("f1_") and not c.endswith("_untuned")]
+    if not cols:
+        raise ValueError(f"no per-class F1 columns (f1_<label>) among {list(df.columns)}")
+    out = df.groupby(list(by), sort=False)[cols].mean()
+    out.index = [" · ".join(map(str, k if isinstance(k, tuple) else (k,))) for k in out.index]
+    out.columns = [c[len("f1_") :] for c in cols]
+    return out
+
+
+__all__ = ["summarize", "markdown_table", "tuning_summary", "class_f1"]
