@@ -290,7 +290,7 @@ if committed.is_file():
             .round(3).style.hide(axis="index"))
     at_4k = imbalance[imbalance["size"] == 4000]
     per_class = results.class_f1(at_4k, ["method", "treatment"])
-    shown = [f"{m} · {t}" for m in ("tfidf_logreg", "ulmfit") for t in ("plain", "balanced + tuned")]
+    shown = [f"{m} · {t}" for m in ("tfidf_logreg", "ulmfit") for t in ("plain", "balanced weights")]
     display(figures_results.plot_class_f1_compared(
         per_class.loc[shown], title="4,000 training comments: test F1 per class (mean over seeds)"))
 else:
@@ -301,9 +301,9 @@ else:
 # CPU; the full table is in docs/results.md):
 #
 # - **The remedies help both methods, TF-IDF more.** With 4,000 comments, weighting the loss lifts
-#   ULMFiT's macro-F1 from 0.359 to 0.379 (the best treatment on dev) and
-#   TF-IDF's from 0.377 to 0.428; accuracy drops by about a point. The tuned
-#   decision does about as well; both together add nothing.
+#   ULMFiT's macro-F1 from 0.359 to 0.379 (the best treatment on dev) and TF-IDF's from 0.377 to
+#   0.428; accuracy drops by about a point. The tuned decision does about as well; both together
+#   add nothing.
 # - **With the same treatment ULMFiT stays behind** in macro-F1. The bars show where: `joy` and
 #   `neutral` are level, the gap is in `disgust`, `fear` and `sadness`, classes with a few dozen
 #   training comments each. TF-IDF spots them by their words ("disgusting", "scared"); the network
@@ -321,10 +321,11 @@ else:
 # Keep the scale in mind. The GoEmotions authors fine-tuned BERT-base (110M parameters, pretrained
 # on 3.3 billion words) on all 43k training comments and report a macro-F1 of 0.64 on the Ekman
 # groups (0.46 on the 28 labels). Their Ekman task is multi-label (a comment may be in several
-# groups), ours keeps the comments with a single group, so it is a scale, not a score to beat. What would help ULMFiT here is what the paper did: a language model pretrained on far
-# more text (fastai's `wt103-fwd`, 103 million tokens of Wikipedia: set `PRETRAINED = "wt103-fwd"`)
-# and stage 2 on all the unlabelled comments, not only the labelled ones. Both take hours on a
-# laptop CPU and minutes on a GPU; the course has not measured them yet.
+# groups), ours keeps the comments with a single group, so it is a scale, not a score to beat.
+# What would help ULMFiT here is what the paper did: a language model pretrained on far more text
+# (fastai's `wt103-fwd`, 103 million tokens of Wikipedia: set `PRETRAINED = "wt103-fwd"`) and
+# stage 2 on all the unlabelled comments, not only the labelled ones. Both take hours on a laptop
+# CPU and minutes on a GPU; the course has not measured them yet.
 #
 # ## 5. Multi-label: 28 yes/no questions
 #
