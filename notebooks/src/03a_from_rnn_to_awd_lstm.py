@@ -343,8 +343,10 @@ print(P)
 
 
 def dropout_mask(like, size, p):
-    """A mask of ``size``: 0 with probability p, else 1/(1-p) (so the expectation is unchanged)."""
-    return like.new_empty(size).bernoulli_(1 - p).div_(1 - p)
+    """A mask of ``size``: 0 with probability p, else 1/(1-p) (so the expectation is unchanged).
+    Kept where a uniform draw u >= p (probability 1 - p): the same coin as ``bernoulli_(1 - p)``,
+    drawn 3-4x faster on a CPU (the package does the same)."""
+    return like.new_empty(size).uniform_().ge_(p).div_(1 - p)
 
 
 class EmbeddingDropout(nn.Module):
@@ -472,7 +474,7 @@ class WeightDropout(nn.Module):
     def forward(self, x, hidden=None):
         raw = self.weight_hh_l0_raw
         # view_as: a plain tensor, so functional_call does not register the Parameter in the LSTM.
-        w_hh = F.dropout(raw, p=self.weight_p) if self.training and self.weight_p > 0 else raw.view_as(raw)
+        w_hh = raw * dropout_mask(raw, raw.shape, self.weight_p) if self.training and self.weight_p > 0 else raw.view_as(raw)
         return functional_call(self.module, {"weight_hh_l0": w_hh}, (x, hidden))
 
 
