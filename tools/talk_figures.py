@@ -43,8 +43,8 @@ from ulmfit_lesson.course import explain, widgets_basics, widgets_clas, widgets_
 # The published figure the course quotes for fine-tuned BERT-base on the poems' 3-class test split:
 # docs/results.md ("References on the poems' 3-class test split") and experiments/README.md.
 BERT_BASE_POEMS_ACC = 0.865
-# GoEmotions paper (Demszky et al. 2020, Table 4): BERT-base fine-tuned on all 43k training comments,
-# multi-label, one threshold 0.3: macro-F1 on Ekman's groups (the 28 labels: 0.46).
+# GoEmotions paper (Demszky et al. 2020): BERT-base fine-tuned on all 43k training comments, a
+# multi-label task: macro-F1 on Ekman's groups (the 28 labels: 0.46).
 BERT_BASE_EKMAN_F1 = 0.64
 GENERAL_VOCAB = 26_856  # general-fwd's itos.pkl (shared/pretrained/README.md)
 BERT_VOCAB = 30_522  # bert-base-uncased's WordPiece vocabulary
