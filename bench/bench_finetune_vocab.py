@@ -11,6 +11,9 @@ the fine-tuning vocabulary holds. The rules compared here:
   softmax 14x smaller on 4,000 comments, so each LM step costs about half.
 - ``union``: the target texts' words the pretrained model knows (seen at least once), plus their
   new words seen ``min_freq`` times: what ``target`` loses to ``min_freq`` on a small corpus, kept.
+- ``extend-all-words``: ``extend``'s vocabulary with each training step's softmax over all of it
+  (``finetune_lm(corpus_softmax=False)``), as the pipeline did before it scored only the target
+  texts' words (``corpus_softmax=True``, which the other rules get).
 
 Each run is ``pipeline.ulmfit_pipeline`` with the package's defaults, only the vocabulary rule
 swapped, scored on the dev split after every classifier epoch (never on test). It appends one JSON
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import Counter
@@ -56,7 +60,12 @@ def union_vocab(
     return Vocab.build([kept], min_freq=1)  # one sighting each: Vocab.build keeps their order
 
 
-RULES = {"extend": lm_recipes.finetune_vocab, "target": target_vocab, "union": union_vocab}
+RULES = {
+    "extend": lm_recipes.finetune_vocab,
+    "target": target_vocab,
+    "union": union_vocab,
+    "extend-all-words": lm_recipes.finetune_vocab,
+}
 
 
 def run(task: str, rule: str, seed: int) -> dict:
@@ -70,7 +79,13 @@ def run(task: str, rule: str, seed: int) -> dict:
         splits = load_task(task, seed=seed)
         start = time.time()
         result = pipeline.ulmfit_pipeline(
-            splits["train"], splits["dev"], "general-fwd", progress=False, device="cpu", seed=seed
+            splits["train"],
+            splits["dev"],
+            "general-fwd",
+            lm_options=dict(corpus_softmax=rule != "extend-all-words"),
+            progress=False,
+            device="cpu",
+            seed=seed,
         )
     finally:
         lm_recipes.finetune_vocab = original
@@ -82,6 +97,10 @@ def run(task: str, rule: str, seed: int) -> dict:
         seconds=round(time.time() - start, 1),
         lm_seconds=round(lm.seconds, 1),
         vocab=len(lm.vocab.itos),
+        softmax_words=len(lm.vocab.itos)
+        if rule == "extend-all-words"
+        else lm.settings["softmax_words"],
+        lm_valid_loss=round(lm.after.loss, 4) if lm.after else None,
         unk_rates=lm.unk_rates,
         dev=[
             {k: e[k] for k in ("epoch", "accuracy", "macro_f1", "valid_loss")}
@@ -91,20 +110,26 @@ def run(task: str, rule: str, seed: int) -> dict:
 
 
 def summarize(records: list[dict]) -> str:
-    """A markdown table: per task, rule and seed, the vocabulary size, dev unknown-token rate and
-    the last classifier epoch's dev accuracy and macro-F1."""
+    """A markdown table: per task, rule and seed, the vocabulary size, how many words a training
+    step's softmax scored (records before ``softmax_words`` scored them all), the stage-2 LM's dev
+    perplexity (where recorded), dev unknown-token rate and the last classifier epoch's dev
+    accuracy and macro-F1."""
     lines = [
-        "| task | rule | seed | vocabulary | dev xxunk | dev acc | dev macro-F1 |",
-        "|---|---|--:|--:|--:|--:|--:|",
+        "| task | rule | seed | vocabulary | softmax words | LM dev ppl | dev xxunk | dev acc "
+        "| dev macro-F1 |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in sorted(records, key=lambda r: (r["task"], list(RULES).index(r["rule"]), r["seed"])):
         last = r["dev"][-1]
+        loss = r.get("lm_valid_loss")
         lines.append(
             f"| {r['task']} | {r['rule']} | {r['seed']} | {r['vocab']:,} "
+            f"| {r.get('softmax_words') or r['vocab']:,} "
+            f"| {math.exp(loss) if loss is not None else float('nan'):.0f} "
             f"| {r['unk_rates']['valid_finetune_vocab']:.1%} | {last['accuracy']:.3f} "
             f"| {last['macro_f1']:.3f} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines).replace("| nan |", "| - |") + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

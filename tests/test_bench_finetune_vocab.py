@@ -59,7 +59,10 @@ def test_summary_reports_the_last_epoch_on_dev():
             {"epoch": 1, "accuracy": 0.714, "macro_f1": 0.542, "valid_loss": 0.8},
         ],
     )
-    extend = dict(record, rule="extend", vocab=26858)
+    extend = dict(record, rule="extend", vocab=26858, softmax_words=1847, lm_valid_loss=5.0)
     table = bench.summarize([json.loads(json.dumps(r)) for r in (record, extend)]).splitlines()
-    assert table[2] == "| poems-3class | extend | 1 | 26,858 | 19.9% | 0.714 | 0.542 |"
-    assert table[3] == "| poems-3class | union | 1 | 1,856 | 19.9% | 0.714 | 0.542 |"
+    # exp(5.0) = 148.4; the union record predates softmax_words: it scored its whole vocabulary
+    assert (
+        table[2] == "| poems-3class | extend | 1 | 26,858 | 1,847 | 148 | 19.9% | 0.714 | 0.542 |"
+    )
+    assert table[3] == "| poems-3class | union | 1 | 1,856 | 1,856 | - | 19.9% | 0.714 | 0.542 |"

@@ -60,3 +60,22 @@ def test_fused_adamw_makes_the_stock_update():
             opt.step()
     for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_lm_batches_hold_only_the_corpus_words_and_all_words_is_the_plain_step(monkeypatch):
+    words = bench.corpus_words(300)
+    assert len(words) == 300 and torch.equal(words, words.unique())  # sorted, no repeats
+    args = type("Args", (), dict(warmup=1, steps=1, bs=2, softmax_words=300))
+    for x, y in bench.batches("lm", args, torch.Generator().manual_seed(0)):
+        assert torch.isin(x, words).all() and torch.isin(y, words).all()
+
+    monkeypatch.setattr(bench, "VOCAB", 50)
+    torch.manual_seed(0)
+    model = build_language_model(50, emb_size=8, hidden_size=16, n_layers=2).eval()
+    twin = build_language_model(50, emb_size=8, hidden_size=16, n_layers=2).eval()
+    twin.load_state_dict(model.state_dict())
+    batch = (torch.randint(0, 50, (2, 7)), torch.randint(0, 50, (2, 7)))
+    bench.lm_step(bench.Contestant(model, False, bench.lm_step), batch)
+    bench.lm_step(bench.Contestant(twin, False, bench.lm_step, torch.arange(50)), batch)
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name

@@ -97,3 +97,22 @@ def test_full_training_step_gives_every_parameter_a_gradient_without_warnings():
         loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not missing
+
+
+def test_scoring_some_words_gives_their_columns_and_trains_only_their_output_rows():
+    """``words``: the decoder scores only those ids (the fine-tuning softmax, lm_recipes); their
+    scores are exactly the full logits' columns, and the output gradient reaches only their rows."""
+    model = tiny_lm().eval()
+    with torch.no_grad():
+        model.decoder.decoder.bias.normal_()
+    x = torch.tensor([[3, 4, 5]])
+    words = torch.tensor([4, 7, 12, 20])
+    full, part = model(x).logits, model(x, words=words).logits
+    assert part.shape == (1, 3, 4)
+    torch.testing.assert_close(part, full[..., words], rtol=0, atol=0)
+    part.sum().backward()
+    grad = model.encoder.encoder.weight.grad
+    assert all(grad[w].abs().sum() > 0 for w in (7, 12, 20))  # scored: through the decoder
+    assert grad[3].abs().sum() > 0  # an input: through the embedding lookup
+    assert grad[25].abs().sum() == 0 and grad[8].abs().sum() == 0  # neither: untouched
+    assert model.decoder.decoder.bias.grad[25] == 0 and model.decoder.decoder.bias.grad[7] == 3

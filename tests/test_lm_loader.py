@@ -208,3 +208,8 @@ def test_seq_lens_predicts_each_epoch_exactly():
     assert [b.seq_len for b in it2] == loader.seq_lens(4)
     loader.epoch = 1
     assert torch.equal(rows_of(list(loader), 0)[0], loader.stream(1)[: loader.n_tokens_per_stream])
+
+
+def test_words_are_the_sorted_ids_the_corpus_holds():
+    loader = LMLoader([torch.tensor([2, 9, 5, 9]), torch.tensor([2, 7])], bs=1, bptt=2)
+    assert loader.words().tolist() == [2, 5, 7, 9]

@@ -8,7 +8,7 @@ from ulmfit_lesson.lm_loader import LMLoader
 from ulmfit_lesson.lm_recipes import finetune_lm, finetune_vocab, numericalize
 from ulmfit_lesson.pretrained import match_embeddings
 from ulmfit_lesson.tokenizer import tokenize_texts
-from ulmfit_lesson.train import evaluate_lm
+from ulmfit_lesson.train import evaluate_lm, fit_lm
 from ulmfit_lesson.vocab import Vocab
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
@@ -95,3 +95,47 @@ def test_after_reuses_the_last_epochs_evaluation_of_the_same_weights(monkeypatch
         result.after.loss, rel=1e-6
     )
     assert result.after.loss < result.before.loss  # it trained
+
+
+def test_finetuning_scores_only_the_words_of_the_target_texts_when_asked(monkeypatch):
+    """``corpus_softmax=True``: stage 2's softmax covers the target texts' words
+    (``LMLoader.words``), in both stages; by default every word (the LM itself is the point)."""
+    from ulmfit_lesson import lm_recipes
+
+    itos = Vocab.build(tokenize_texts(TEXTS + ["words the target never uses"]), min_freq=1).itos
+    seen = []
+    monkeypatch.setattr(
+        lm_recipes, "fit_lm", lambda *a, **k: seen.append(k["softmax_words"]) or fit_lm(*a, **k)
+    )
+    options = dict(frozen_epochs=1, epochs=1, bs=2, bptt=5, min_freq=1, progress=False)
+    results = {}
+    for corpus in (True, False):
+        torch.manual_seed(0)
+        lm = build_language_model(len(itos), emb_size=16, hidden_size=24)
+        results[corpus] = finetune_lm((lm, itos), TEXTS, None, corpus_softmax=corpus, **options)
+    ids = numericalize(tokenize_texts(TEXTS), results[True].vocab)
+    expected = sorted({int(i) for doc in ids for i in doc})
+    assert len(seen) == 4 and all(words.tolist() == expected for words in seen[:2])
+    assert seen[2:] == [None, None]
+    assert results[True].settings["softmax_words"] == len(expected) < len(itos)
+    assert results[False].settings["softmax_words"] == len(itos)
+
+
+def test_the_pipeline_fine_tunes_with_the_corpus_softmax(monkeypatch):
+    """The LM is only the classifier's encoder there: the faster softmax (lm_options can undo)."""
+    import pandas as pd
+
+    from ulmfit_lesson import lm_recipes, pipeline
+
+    seen = []
+
+    def fake_finetune_lm(pretrained, texts, valid=None, **kwargs):
+        seen.append(kwargs.get("corpus_softmax"))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(lm_recipes, "finetune_lm", fake_finetune_lm)
+    df = pd.DataFrame({"text": TEXTS[:4], "label": ["a", "b", "a", "b"]})
+    for lm_options, expected in ((None, True), ({"corpus_softmax": False}, False)):
+        with pytest.raises(SystemExit):
+            pipeline.ulmfit_pipeline(df, pretrained=("model", ["itos"]), lm_options=lm_options)
+        assert seen[-1] is expected

@@ -283,3 +283,43 @@ def test_fit_runs_every_batch_of_every_epoch_and_callbacks_in_order():
     seen = []
     fit(resumed, lambda b: seen.append(b) or Step(None, torch.tensor(0.0), 0.0, torch.tensor(0.0)))
     assert seen == [20, 30] and resumed.step == 6  # skips what the first epoch already trained on
+
+
+# ----------------------------------------------------------------------------- softmax_words
+
+
+def test_softmax_over_every_word_is_the_plain_step():
+    docs = cycle_docs(4, 50)
+    trained = []
+    for words in (None, torch.arange(VOCAB)):
+        model = tiny_lm()
+        fit_lm(model, LMLoader(docs, bs=4, bptt=10, seed=0), 1, 1e-2, progress=False, seed=0,
+               softmax_words=words)  # fmt: skip
+        trained.append(model.state_dict())
+    for key in trained[0]:
+        torch.testing.assert_close(trained[0][key], trained[1][key], msg=key)
+
+
+def test_softmax_over_the_corpus_words_learns_them_and_leaves_the_other_rows_alone():
+    """The cycle corpus holds ids 2 and 4..13: scored among those only, the LM still learns the
+    cycle (judged by a softmax over every word), and the rows of 0, 1 and 3, which the corpus
+    never holds, keep their vectors exactly (no weight decay here); a full softmax moves them."""
+    docs = cycle_docs(30, 100)
+    words = LMLoader(docs).words()
+    assert words.tolist() == [2] + CYCLE
+    rows = {}
+    for name, softmax_words in (("corpus", words), ("all", None)):
+        model = tiny_lm()
+        before = model.encoder.encoder.weight.detach().clone()
+        loader = LMLoader(docs, bs=8, bptt=20, seed=1)
+        fit_lm(model, loader, 4, 3e-2, wd=0.0, progress=False, seed=0, softmax_words=softmax_words)
+        rows[name] = (model.encoder.encoder.weight.detach() - before)[[0, 1, 3]].abs().max()
+        if name == "corpus":
+            assert evaluate_lm(model, docs, bs=8, bptt=20).accuracy > 0.95
+    assert rows["corpus"] == 0 and rows["all"] > 1e-3
+
+
+def test_softmax_words_must_hold_every_word_of_the_corpus():
+    loader = LMLoader(cycle_docs(4, 50), bs=4, bptt=10, seed=0)
+    with pytest.raises(ValueError, match="lacks token id 13"):
+        fit_lm(tiny_lm(), loader, 1, progress=False, softmax_words=torch.arange(13))

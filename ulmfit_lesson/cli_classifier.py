@@ -242,7 +242,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and OUT/metrics.json. How long: after its first few steps each part prints its "
         "estimate for this machine. On a 2-core CPU with the defaults, 843 short texts (the "
         "course's poems, 9k tokens) take about 3 minutes and 4,000 comments (GoEmotions, 72k "
-        "tokens) about 24 minutes; time grows with the number of tokens.",
+        "tokens) about 20 minutes; time grows with the number of tokens.",
     )
     p.add_argument("--train", required=True, help="training file (.csv, .tsv, .jsonl, .json)")
     p.add_argument("--valid", default=None, help="validation file: per-epoch metrics")

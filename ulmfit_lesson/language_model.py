@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .awd_lstm import AWDLSTM, Hidden
 from .config import LM_DROPOUTS, AWDLSTMConfig
@@ -25,7 +26,7 @@ from .dropout import RNNDropout
 class LMOutput(NamedTuple):
     """What a language-model forward pass returns.
 
-    logits:         (bs, seq_len, vocab_size), next-token scores
+    logits:         (bs, seq_len, vocab_size), next-token scores (n_words if given ``words``)
     raw_output:     (bs, seq_len, emb_size), last LSTM output before output dropout (TAR uses it)
     dropped_output: (bs, seq_len, emb_size), the same after output dropout (AR uses it)
     hidden:         new hidden state, one (h, c) per layer (not detached)
@@ -47,9 +48,17 @@ class LinearDecoder(nn.Module):
         self.decoder.weight = tie_to.weight  # the same Parameter object: tying, not copying
         nn.init.zeros_(self.decoder.bias)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, words: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Scores for every word, or only for ``words`` (token ids, ``(n_words,)``): then the last
+        dimension of the logits is ``n_words``, the i-th score is ``words[i]``'s. Fine-tuning uses
+        the latter (``lm_recipes.finetune_lm``); evaluation and generation always score every word.
+        """
         dropped = self.output_dp(x)
-        return self.decoder(dropped), dropped
+        if words is None:
+            return self.decoder(dropped), dropped
+        # Only these rows of the (tied) weight take part: a product 400 x n_words instead of
+        # 400 x vocab, and the gradient reaches only these rows of the embedding through the output.
+        return F.linear(dropped, self.decoder.weight[words], self.decoder.bias[words]), dropped
 
 
 class LanguageModel(nn.Module):
@@ -63,9 +72,12 @@ class LanguageModel(nn.Module):
             config.vocab_size, config.emb_size, config.output_p, self.encoder.encoder
         )
 
-    def forward(self, x: Tensor, hidden: Hidden | None = None) -> LMOutput:
+    def forward(
+        self, x: Tensor, hidden: Hidden | None = None, words: Tensor | None = None
+    ) -> LMOutput:
+        """``words``: score only these token ids (``LinearDecoder.forward``); None: all."""
         raw, hidden = self.encoder(x, hidden)
-        logits, dropped = self.decoder(raw)
+        logits, dropped = self.decoder(raw, words)
         return LMOutput(logits, raw, dropped, hidden)
 
     @property

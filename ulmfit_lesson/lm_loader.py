@@ -204,6 +204,10 @@ class LMLoader:
         """Total number of tokens in the corpus (the stream length ``n``)."""
         return sum(len(d) for d in self.docs)
 
+    def words(self) -> Tensor:
+        """The token ids the corpus contains, sorted: every target a batch can hold is one of them."""
+        return torch.unique(torch.cat(self.docs))
+
     def __len__(self) -> int:
         """Number of batches per epoch: exact with fixed windows, an estimate with variable BPTT.
 

@@ -21,6 +21,17 @@ poems). ``finetune_lm`` does, explicitly:
    group at ``lr=4e-3``, ULMFiT §4.1's LM fine-tuning LR, divided by 2.6 per group below, §3.2) and
    STLR (§3.2).
 
+``corpus_softmax=True`` (what ``pipeline.ulmfit_pipeline`` and ``train-classifier`` use): each
+training step's softmax covers only the words the target texts contain (``fit_lm``'s
+``softmax_words``; 4,957 of 27,053 words on 4,000 GoEmotions comments), a step 1.6x faster on a
+CPU. The paper does not say; fastai gets a small softmax by fine-tuning with the target's own
+vocabulary, losing the pretrained vectors of every other word, which here keep their rows. The
+price: the LM no longer learns to rule out the words the target never uses, so its perplexity over
+the whole vocabulary drops less (poems' dev: 1,452 to 350 instead of 235) and its samples stray
+more. When the LM is only the classifier's encoder that does not matter (dev scores:
+``bench/results/time_to_accuracy.md``); when the LM itself is the point (notebook 05), the default
+scores every word.
+
 Both return an :class:`LMResult`: the model, its vocabulary, the training histories, validation
 loss/accuracy/perplexity before and after, and where the files went. Files in ``out_dir``::
 
@@ -350,6 +361,7 @@ def finetune_lm(
     min_freq: int = MIN_FREQ,
     max_tokens: int | None = None,
     backwards: bool = False,
+    corpus_softmax: bool = False,
     device: str = "auto",
     amp: str | None = None,
     out_dir: str | Path | None = None,
@@ -369,6 +381,8 @@ def finetune_lm(
         backwards: read every document reversed (``xxbos`` last), for a backwards pretrained LM
             such as ``general-bwd`` (ULMFiT §3.3, "bidirectional language model"): fine-tuning must
             feed it text in the direction it was pretrained on.
+        corpus_softmax: each training step scores only the words the texts contain, not the
+            whole vocabulary (module docstring: faster, for an LM that is only an encoder).
     The ``unk_rates`` of the result: ``train_pretrained_vocab``, ``train_finetune_vocab`` (and the same
     for ``valid``): the share of tokens that are ``xxunk`` before and after extending the vocabulary.
     """
@@ -395,6 +409,7 @@ def finetune_lm(
         min_freq=min_freq,
         max_tokens=max_tokens,
         backwards=backwards,
+        corpus_softmax=corpus_softmax,
         out_dir=out_dir,
         progress=progress,
     )
@@ -422,8 +437,14 @@ def finetune_lm(
         valid_ids = numericalize(valid_tokens, vocab)
         valid = _valid_loader(valid_ids, valid_bs or bs, bptt, backwards)
         result.before = evaluate_lm(model, valid, device=device, amp=amp)
+    # corpus_softmax: a step's softmax over the words the target texts contain, not all 27k+ of
+    # the vocabulary. A word the corpus never holds is never the right answer there, and scoring it
+    # at every position was over a third of a step (bench/results/train_step.md); its row keeps
+    # its pretrained vector, for a classifier that meets it in a test text.
+    words = loader.words() if corpus_softmax else None
+    settings["softmax_words"] = len(words) if corpus_softmax else len(vocab.itos)
     common = _fit_options(config, device) | dict(
-        valid_loader=valid, progress=progress, itos=vocab.itos
+        valid_loader=valid, progress=progress, itos=vocab.itos, softmax_words=words
     )
     groups = model.groups
     torch.manual_seed(seed)

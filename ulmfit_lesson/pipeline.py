@@ -48,7 +48,9 @@ def ulmfit_pipeline(
     vocabulary with the training texts' new words (count >= ``min_freq``), moves the embeddings
     (new words start at the mean vector) and fine-tunes the LM on the training texts (plus
     ``lm_extra_texts``, e.g. unlabelled ones), validating on ``valid_df``'s texts. ``lm_options``
-    go to ``finetune_lm`` (``epochs``, ``lr``, ``max_tokens``, ...).
+    go to ``finetune_lm`` (``epochs``, ``lr``, ``max_tokens``, ...); its softmax scores only the
+    target texts' words (``corpus_softmax=True``: the LM here is the classifier's encoder, and a
+    step costs 1.6x less).
     Without stage 2 (Table 6 "no LM fine-tuning"), ``finetune_lm`` runs with no epochs: the
     vocabulary is extended and the embeddings moved the same way, but the LM is not trained on the
     target texts (``lm_options`` do not apply, and the result's ``lm`` is None).
@@ -66,7 +68,7 @@ def ulmfit_pipeline(
     lm_result = None
     options = dict(progress=progress, device=device, min_freq=min_freq)
     if finetune_lm:
-        options |= dict(lm_options or {})
+        options |= dict(corpus_softmax=True) | dict(lm_options or {})
         options.setdefault("seed", classifier_options.get("seed", 0))
         lm = lm_result = lm_recipes.finetune_lm(
             pretrained, lm_texts, valid_texts, out_dir=lm_out_dir, **options

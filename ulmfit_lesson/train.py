@@ -263,19 +263,28 @@ class LMStep(Callback):
     (unless resuming mid-epoch) and at its end.
     """
 
-    def __init__(self, model, optimizer, device, alpha, beta, clip, scaler=None, cast=None):
+    def __init__(
+        self, model, optimizer, device, alpha, beta, clip, scaler=None, cast=None, words=None
+    ):
         self.model, self.optimizer, self.device = model, optimizer, device
         self.alpha, self.beta, self.clip, self.scaler, self.cast = alpha, beta, clip, scaler, cast
         self.hidden = None
+        self.words = self.position = None
+        if words is not None:  # the softmax covers only these ids; a target's class is its place
+            self.words = words.to(device)
+            self.position = torch.full((int(words.max()) + 1,), -1, dtype=torch.long, device=device)
+            self.position[self.words] = torch.arange(len(words), device=device)
 
     def __call__(self, batch: LMBatch) -> Step:
         x, y = batch.x.to(self.device), batch.y.to(self.device)  # (bs, seq_len)
+        if self.words is not None:
+            y = self.position[y]  # token id -> its column among the scored words
 
-        def loss_fn(out):  # out.logits: (bs, seq_len, vocab)
+        def loss_fn(out):  # out.logits: (bs, seq_len, vocab or n_words)
             reg = ar_tar_penalty(out.raw_output, out.dropped_output, self.alpha, self.beta)
             return lm_loss(out.logits, y), reg
 
-        inputs = (x, self.hidden)
+        inputs = (x, self.hidden) if self.words is None else (x, self.hidden, self.words)
         step = train_step(
             self.model, inputs, loss_fn, self.optimizer, self.clip, self.scaler, self.cast
         )
@@ -322,6 +331,7 @@ def fit_lm(
     stop_after: int | None = None,
     seed: int | None = None,
     schedule_options: dict[str, float] | None = None,
+    softmax_words: torch.Tensor | None = None,
 ) -> History:
     """Train a language model for ``epochs`` epochs; return the :class:`History`.
 
@@ -352,6 +362,10 @@ def fit_lm(
             a planned interruption, for demos and tests of ``resume``.
         seed: seeds torch's generator (the dropout masks); under ``torchrun`` each process uses
             ``seed + rank``. The loader has its own seed.
+        softmax_words: token ids (``LMLoader.words()``, at least every word the loader's corpus
+            holds): each training step's softmax ranges over these only, not the whole vocabulary.
+            The loss and its gradient are then those of predicting the next word among the words
+            the corpus uses; validation still scores every word. ``None``: the whole vocabulary.
     Interruption: Ctrl-C, and SIGTERM too, raise :class:`TrainingInterrupted`, whose message names
     the last checkpoint and what it holds. Nothing is saved at that moment (a step may be half
     done); the last checkpoint on disk is whole, since every write is atomic, and ``resume=True``
@@ -362,6 +376,13 @@ def fit_lm(
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if softmax_words is not None and hasattr(loader, "words"):
+        missing = loader.words()[~torch.isin(loader.words(), softmax_words.cpu())]
+        if len(missing):
+            raise ValueError(
+                f"softmax_words lacks token id {int(missing[0])} (and {len(missing) - 1} more), "
+                "which the training corpus holds: every target must be among the scored words"
+            )
     rank, world = world_info()
     device = resolve_device(device)
     cast = autocast(device, amp)  # checks amp and device before any work
@@ -397,7 +418,9 @@ def fit_lm(
         total,
     )
     run = Run(train_model, optimizer, loader, epochs)
-    lm_step = LMStep(train_model, optimizer, device, alpha, beta, clip, scaler, cast)
+    lm_step = LMStep(
+        train_model, optimizer, device, alpha, beta, clip, scaler, cast, words=softmax_words
+    )
     history = History(total_steps=total)
     if ts is not None:
         resume_lm(ts, run, total, lm_step, scaler, device, seed, rank, checkpoint_path)

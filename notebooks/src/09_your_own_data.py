@@ -222,7 +222,7 @@ clf.predict(new_reviews, as_frame=True).style.format(precision=3).hide(axis="ind
 # **How long will it take?** After its first few steps, each part (the language model, the
 # classifier) prints how long it will take on your machine. As a guide: on a 2-core CPU the
 # course's 843 poems (about 9,000 tokens) take about 3 minutes with the full defaults, 4,000
-# GoEmotions comments (72,000 tokens) about 24 minutes: the time grows with the number of tokens.
+# GoEmotions comments (72,000 tokens) about 20 minutes: the time grows with the number of tokens.
 # With a validation file, `--patience 2` stops the classifier once its validation loss has stopped
 # improving and keeps the best epoch's weights:
 
