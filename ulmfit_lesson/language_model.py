@@ -50,8 +50,8 @@ class LinearDecoder(nn.Module):
 
     def forward(self, x: Tensor, words: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Scores for every word, or only for ``words`` (token ids, ``(n_words,)``): then the last
-        dimension of the logits is ``n_words``, the i-th score is ``words[i]``'s. Fine-tuning uses
-        the latter (``lm_recipes.finetune_lm``); evaluation and generation always score every word.
+        dimension of the logits is ``n_words``, the i-th score is ``words[i]``'s. Stage 2 uses the
+        latter under ``finetune_lm(corpus_softmax=True)``; evaluation and generation score every word.
         """
         dropped = self.output_dp(x)
         if words is None:

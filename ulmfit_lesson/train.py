@@ -365,7 +365,8 @@ def fit_lm(
         softmax_words: token ids (``LMLoader.words()``, at least every word the loader's corpus
             holds): each training step's softmax ranges over these only, not the whole vocabulary.
             The loss and its gradient are then those of predicting the next word among the words
-            the corpus uses; validation still scores every word. ``None``: the whole vocabulary.
+            the corpus uses (the recorded training loss too); validation still scores every
+            word. ``None``: the whole vocabulary.
     Interruption: Ctrl-C, and SIGTERM too, raise :class:`TrainingInterrupted`, whose message names
     the last checkpoint and what it holds. Nothing is saved at that moment (a step may be half
     done); the last checkpoint on disk is whole, since every write is atomic, and ``resume=True``
