@@ -97,9 +97,7 @@ def run(task: str, rule: str, seed: int) -> dict:
         seconds=round(time.time() - start, 1),
         lm_seconds=round(lm.seconds, 1),
         vocab=len(lm.vocab.itos),
-        softmax_words=len(lm.vocab.itos)
-        if rule == "extend-all-words"
-        else lm.settings["softmax_words"],
+        softmax_words=lm.settings["softmax_words"],  # the whole vocabulary without corpus_softmax
         lm_valid_loss=round(lm.after.loss, 4) if lm.after else None,
         unk_rates=lm.unk_rates,
         dev=[

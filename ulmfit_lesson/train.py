@@ -378,7 +378,8 @@ def fit_lm(
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     if softmax_words is not None and hasattr(loader, "words"):
-        missing = loader.words()[~torch.isin(loader.words(), softmax_words.cpu())]
+        corpus = loader.words()
+        missing = corpus[~torch.isin(corpus, softmax_words.cpu())]
         if len(missing):
             raise ValueError(
                 f"softmax_words lacks token id {int(missing[0])} (and {len(missing) - 1} more), "
