@@ -27,9 +27,9 @@ training step's softmax covers only the words the target texts contain (``fit_lm
 CPU. The paper does not say; fastai gets a small softmax by fine-tuning with the target's own
 vocabulary, losing the pretrained vectors of every other word, which here keep their rows. The
 price: the LM no longer learns to rule out the words the target never uses, so its perplexity over
-the whole vocabulary drops less (poems' dev: 1,452 to 350 instead of 235). When the LM is only the classifier's encoder that does not matter (dev scores:
-``bench/results/time_to_accuracy.md``); when the LM itself is the point (notebook 05), the default
-scores every word.
+the whole vocabulary drops less (poems' dev: 1,452 to 350 instead of 235). When the LM is only
+the classifier's encoder that does not matter (dev scores: ``bench/results/time_to_accuracy.md``);
+when the LM itself is the point (notebook 05), the default scores every word.
 
 Both return an :class:`LMResult`: the model, its vocabulary, the training histories, validation
 loss/accuracy/perplexity before and after, and where the files went. Files in ``out_dir``::
