@@ -97,6 +97,36 @@ def test_after_reuses_the_last_epochs_evaluation_of_the_same_weights(monkeypatch
     assert result.after.loss < result.before.loss  # it trained
 
 
+def test_without_epoch_validation_the_same_weights_come_out_with_two_evaluations(monkeypatch):
+    """``validate_epochs=False``: only "before" and "after" read the validation texts (2 passes,
+    not 1 + one per epoch), the histories have no validation columns, and the weights and both
+    scores are those of the run that validated every epoch (evaluation draws no random numbers)."""
+    from ulmfit_lesson import lm_recipes
+
+    itos = Vocab.build(tokenize_texts(TEXTS), min_freq=1).itos
+    options = dict(frozen_epochs=1, epochs=2, bs=2, bptt=5, min_freq=1, progress=False)
+    results, calls = {}, []
+    monkeypatch.setattr(
+        lm_recipes, "evaluate_lm", lambda *a, **k: calls.append(1) or evaluate_lm(*a, **k)
+    )
+    for each_epoch in (True, False):
+        torch.manual_seed(0)
+        lm = build_language_model(len(itos), emb_size=16, hidden_size=24)
+        calls.clear()
+        results[each_epoch] = finetune_lm(
+            (lm, itos), TEXTS, TEXTS[:4], validate_epochs=each_epoch, **options
+        )
+        epochs = [e for h in results[each_epoch].histories for e in h.epochs]
+        assert len(epochs) == 3
+        assert all(("valid_loss" in e) is each_epoch for e in epochs)
+        assert len(calls) == (1 if each_epoch else 2)  # "before"; without epochs also "after"
+    every, ends = results[True], results[False]
+    for (name, a), b in zip(every.model.state_dict().items(), ends.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert (ends.before.loss, ends.after.loss) == (every.before.loss, every.after.loss)
+    assert ends.settings["validate_epochs"] is False
+
+
 def test_finetuning_scores_only_the_words_of_the_target_texts_when_asked(monkeypatch):
     """``corpus_softmax=True``: stage 2's softmax covers the target texts' words
     (``LMLoader.words``), in both stages; by default every word (the LM itself is the point)."""
@@ -122,7 +152,8 @@ def test_finetuning_scores_only_the_words_of_the_target_texts_when_asked(monkeyp
 
 
 def test_the_pipeline_fine_tunes_with_the_corpus_softmax(monkeypatch):
-    """The LM is only the classifier's encoder there: the faster softmax (lm_options can undo)."""
+    """The LM is only the classifier's encoder there: the faster softmax (lm_options can undo)
+    and no validation after every epoch."""
     import pandas as pd
 
     from ulmfit_lesson import lm_recipes, pipeline
@@ -131,6 +162,7 @@ def test_the_pipeline_fine_tunes_with_the_corpus_softmax(monkeypatch):
 
     def fake_finetune_lm(pretrained, texts, valid=None, **kwargs):
         seen.append(kwargs.get("corpus_softmax"))
+        assert kwargs["validate_epochs"] is False  # before and after only: the same weights
         raise SystemExit(0)
 
     monkeypatch.setattr(lm_recipes, "finetune_lm", fake_finetune_lm)
