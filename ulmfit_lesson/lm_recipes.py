@@ -384,9 +384,10 @@ def finetune_lm(
         corpus_softmax: each training step scores only the words the texts contain, not the
             whole vocabulary (module docstring: faster, for an LM that is only an encoder).
         validate_epochs: score ``valid_texts`` after every epoch too (the histories' validation
-            columns). False: only before and after training; the weights come out the same, and
-            each skipped evaluation saves about a fifth of an epoch on GoEmotions' 4,000 comments
-            (its 1,000 dev comments, through the whole-vocabulary softmax).
+            columns). False: only before and after training; the weights come out the same
+            (evaluating draws no random numbers), without a pass over the validation texts
+            through the whole-vocabulary softmax after every epoch (on GoEmotions' 4,000
+            comments a small saving, within the host's run-to-run spread end to end).
     The ``unk_rates`` of the result: ``train_pretrained_vocab``, ``train_finetune_vocab`` (and the same
     for ``valid``): the share of tokens that are ``xxunk`` before and after extending the vocabulary.
     """
