@@ -46,7 +46,8 @@ def stage2(task: str, seed: int, splits, cache: Path | None):
         splits["train"]["text"].astype(str).tolist(),
         splits["dev"]["text"].astype(str).tolist(),
         out_dir=folder,
-        corpus_softmax=True,  # as the pipeline does
+        corpus_softmax=True,  # as the pipeline does, which also scores dev only before and after
+        validate_epochs=False,
         progress=False,
         device="cpu",
         seed=seed,
