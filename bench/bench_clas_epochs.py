@@ -15,6 +15,8 @@ on the dev split after every epoch (never on test). One JSON line per classifier
     python bench/bench_clas_epochs.py --task goemotions-ekman --epochs 10 7 5 --seeds 0 --threads 1
     python bench/bench_clas_epochs.py --summary --out bench/results/clas_epochs.jsonl
 
+``--lm-epochs N``: stage 2's unfrozen epochs (default 4, the fixed count of the first study;
+``train-classifier`` now takes ``schedules.finetune_epochs``, 2 on 4,000 comments).
 ``--lm-cache DIR`` keeps each seed's stage-2 LM (``DIR/<task>-seed<k>``) and reuses it when it is
 there. A GoEmotions seed (4,000 comments) with ``--epochs 10 7 5`` takes about 80 minutes on one
 core beside a second run. What it found: ``bench/results/clas_epochs.md`` (fewer epochs cost
@@ -33,14 +35,23 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+# Stage 2's fixed count before it scaled with the corpus (schedules.finetune_epochs: 2 on
+# 4,000 GoEmotions comments); the first study's records, which have no lm_epochs, used it.
+FIXED_LM_EPOCHS = 4
 
-def stage2(task: str, seed: int, splits, cache: Path | None):
-    """The seed's stage-2 LM as ``pipeline.ulmfit_pipeline`` fine-tunes it (a folder when cached)."""
+
+def stage2(task: str, seed: int, splits, cache: Path | None, lm_epochs: int):
+    """The seed's stage-2 LM as ``pipeline.ulmfit_pipeline`` fine-tunes it (a folder when cached),
+    with ``lm_epochs`` unfrozen epochs after the frozen one, and its seconds (None when cached)."""
     from ulmfit_lesson import lm_recipes
 
-    folder = cache / f"{task}-seed{seed}" if cache else None
+    name = (
+        f"{task}-seed{seed}" if lm_epochs == FIXED_LM_EPOCHS else f"{task}-lm{lm_epochs}-seed{seed}"
+    )
+    folder = cache / name if cache else None
     if folder is not None and (folder / "lm.pt").exists():
-        return folder
+        return folder, None
+    start = time.time()
     lm = lm_recipes.finetune_lm(
         "general-fwd",
         splits["train"]["text"].astype(str).tolist(),
@@ -48,21 +59,22 @@ def stage2(task: str, seed: int, splits, cache: Path | None):
         out_dir=folder,
         corpus_softmax=True,  # as the pipeline does, which also scores dev only before and after
         validate_epochs=False,
+        epochs=lm_epochs,
         progress=False,
         device="cpu",
         seed=seed,
     )
-    return folder if folder is not None else lm
+    return (folder if folder is not None else lm), round(time.time() - start, 1)
 
 
-def run(task: str, seed: int, epochs: list[int], cache: Path | None):
+def run(task: str, seed: int, epochs: list[int], cache: Path | None, lm_epochs: int):
     """Every epoch count's classifier on one stage-2 LM: yields a record each (dev history
     included) as soon as it is trained, so an interrupted run keeps what finished."""
     from experiments.runner import load_task
     from ulmfit_lesson.clas_recipes import train_classifier
 
     splits = load_task(task, seed=seed)
-    lm = stage2(task, seed, splits, cache)
+    lm, lm_seconds = stage2(task, seed, splits, cache, lm_epochs)
     for n in epochs:
         start = time.time()
         result = train_classifier(
@@ -80,6 +92,8 @@ def run(task: str, seed: int, epochs: list[int], cache: Path | None):
             task=task,
             seed=seed,
             epochs=n,
+            lm_epochs=lm_epochs,
+            lm_seconds=lm_seconds,
             n_train=len(splits["train"]),
             seconds=round(time.time() - start, 1),
             dev=[
@@ -90,26 +104,29 @@ def run(task: str, seed: int, epochs: list[int], cache: Path | None):
 
 
 def summarize(records: list[dict]) -> str:
-    """Per task and epoch count: the seeds, mean final-epoch dev accuracy and macro-F1, the
-    classifier's mean seconds, and against the task's most epochs on the same seeds: how many
-    seeds the count matched or beat in macro-F1."""
+    """Per task, LM epochs and classifier epochs: the seeds, mean final-epoch dev accuracy and
+    macro-F1, the classifier's mean seconds, and against the task's longest recipe (most LM
+    epochs, then most classifier epochs) on the same seeds: how many seeds matched or beat it in
+    macro-F1. Records without ``lm_epochs`` (the first study's) had the default."""
     lines = [
-        "| task | epochs | seeds | dev acc | dev macro-F1 | F1 >= most epochs' | classifier s |",
-        "|---|--:|--:|--:|--:|--:|--:|",
+        "| task | LM epochs | clas epochs | seeds | dev acc | dev macro-F1 "
+        "| F1 >= longest's | classifier s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    by_task: dict[str, dict[int, dict[int, dict]]] = {}
-    for r in records:  # a later record of the same (task, epochs, seed) replaces an earlier one
-        by_task.setdefault(r["task"], {}).setdefault(r["epochs"], {})[r["seed"]] = r
-    for task, by_epochs in sorted(by_task.items()):
-        most = by_epochs[max(by_epochs)]
-        for n, runs in sorted(by_epochs.items(), reverse=True):
+    by_task: dict[str, dict[tuple[int, int], dict[int, dict]]] = {}
+    for r in records:  # a later record of the same (task, recipe, seed) replaces an earlier one
+        recipe = (r.get("lm_epochs", FIXED_LM_EPOCHS), r["epochs"])
+        by_task.setdefault(r["task"], {}).setdefault(recipe, {})[r["seed"]] = r
+    for task, by_recipe in sorted(by_task.items()):
+        longest = by_recipe[max(by_recipe)]
+        for (lm_n, n), runs in sorted(by_recipe.items(), reverse=True):
             last = [r["dev"][-1] for r in runs.values()]
-            paired = [s for s in runs if s in most]
+            paired = [s for s in runs if s in longest]
             wins = sum(
-                runs[s]["dev"][-1]["macro_f1"] >= most[s]["dev"][-1]["macro_f1"] for s in paired
+                runs[s]["dev"][-1]["macro_f1"] >= longest[s]["dev"][-1]["macro_f1"] for s in paired
             )
             lines.append(
-                f"| {task} | {n} | {len(runs)} "
+                f"| {task} | 1+{lm_n} | {n} | {len(runs)} "
                 f"| {statistics.mean(e['accuracy'] for e in last):.3f} "
                 f"| {statistics.mean(e['macro_f1'] for e in last):.3f} "
                 f"| {wins} of {len(paired)} "
@@ -123,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", default="goemotions-ekman", help="experiments.runner.TASKS")
     p.add_argument("--epochs", nargs="+", type=int, default=[10, 7, 5])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument(
+        "--lm-epochs", type=int, default=FIXED_LM_EPOCHS, help="stage 2's unfrozen epochs"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--lm-cache", type=Path, default=None, help="keep/reuse stage-2 LMs here")
     p.add_argument("--out", type=Path, default=Path("clas_epochs.jsonl"))
@@ -134,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads:
             torch.set_num_threads(args.threads)
         for seed in args.seeds:
-            for record in run(args.task, seed, args.epochs, args.lm_cache):
+            for record in run(args.task, seed, args.epochs, args.lm_cache, args.lm_epochs):
                 with open(args.out, "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
     records = [json.loads(line) for line in args.out.read_text(encoding="utf-8").splitlines()]

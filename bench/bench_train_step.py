@@ -3,18 +3,22 @@
 Two things in a step cost time without being the model's arithmetic, and the package does them
 differently from fastai and from a plain PyTorch loop:
 
-- **dropout masks** (``dropout.dropout_mask``): ``uniform_`` then a comparison, where the stock
-  way is ``bernoulli_`` / ``F.dropout``. On a CPU those draw 3-4x slower, on one core whatever the
-  thread count, and WeightDropout draws 5.3 million of them per LSTM layer per step (W_hh);
+- **dropout masks** (``dropout.dropout_mask``): 16 random bits per unit, four units per 64-bit
+  draw, then a comparison, where the stock way is ``bernoulli_`` / ``F.dropout`` (one 32-bit draw
+  per unit). On a CPU PyTorch draws on one core whatever the thread count, and WeightDropout draws
+  5.3 million of them per LSTM layer per step (W_hh);
+- **embedding dropout** (``dropout.EmbeddingDropout``): the word mask applied to the rows a batch
+  looks up, where fastai's way multiplies the whole 27k x 400 matrix (and its gradient) by it;
 - **the optimizer** (``train.adamw``): ``AdamW(fused=True)``, one pass over each parameter, where
   the default (on a CPU) is a dozen elementwise passes per tensor, over a 27k x 400 embedding too.
 
-Both are the same computation (the same mask distribution; the same update to float rounding). The
+All three are the same computation (the same mask distribution, p rounded to 1/65,536; the same
+embedding vectors; the same update to float rounding). The
 language model's step has a third contestant, the package's step with a softmax over the whole
 vocabulary: since stage 2 scores only the words of the target texts (``fit_lm``'s
 ``softmax_words``, ``--softmax-words`` of them; 4,957 on 4,000 GoEmotions comments), that one is
 a different loss, not the same computation, and ``bench_time_to_accuracy.py`` judges it on dev. The
-"stock" contestant swaps both back (``stock_pytorch``) on a copy of the same model, in the same
+"stock" contestant swaps them back (``stock_pytorch``) on a copy of the same model, in the same
 process; steps are interleaved (the order alternating) so both see the same machine load. Random
 weights and token ids: the time of a step does not depend on their values.
 
@@ -62,6 +66,13 @@ def _stock_mask(x, size, p):
     return x.new_empty(size).bernoulli_(1 - p).div_(1 - p)
 
 
+def _stock_embedding(self, words):  # fastai's: the whole matrix times the word mask
+    weight = self.emb.weight
+    if self.training and self.embed_p != 0:
+        weight = weight * dropout.dropout_mask(weight, (weight.size(0), 1), self.embed_p)
+    return F.embedding(words, weight, self.emb.padding_idx)
+
+
 def _stock_dropped_weight(self):
     raw = getattr(self, f"{self.layer_name}_raw")
     if self.training and self.weight_p > 0:
@@ -71,13 +82,24 @@ def _stock_dropped_weight(self):
 
 @contextlib.contextmanager
 def stock_pytorch():
-    """Inside: dropout masks drawn with ``bernoulli_`` and W_hh dropped with ``F.dropout``."""
-    saved = dropout.dropout_mask, dropout.WeightDropout.dropped_weight
-    dropout.dropout_mask, dropout.WeightDropout.dropped_weight = _stock_mask, _stock_dropped_weight
+    """Inside: dropout masks drawn with ``bernoulli_``, W_hh dropped with ``F.dropout`` and the
+    embedding's word mask applied to the whole matrix."""
+    saved = (
+        dropout.dropout_mask,
+        dropout.WeightDropout.dropped_weight,
+        dropout.EmbeddingDropout.forward,
+    )
+    dropout.dropout_mask = _stock_mask
+    dropout.WeightDropout.dropped_weight = _stock_dropped_weight
+    dropout.EmbeddingDropout.forward = _stock_embedding
     try:
         yield
     finally:
-        dropout.dropout_mask, dropout.WeightDropout.dropped_weight = saved
+        (
+            dropout.dropout_mask,
+            dropout.WeightDropout.dropped_weight,
+            dropout.EmbeddingDropout.forward,
+        ) = saved
 
 
 def stock_adamw(groups, lrs, model):
@@ -152,14 +174,14 @@ def contestants(what: str, softmax_words: int) -> dict[str, Contestant]:
     else:
         model, step = build_classifier(lm, 7), clas_step
     model.train()
-    cs = {"package (uniform_ masks, fused AdamW)": Contestant(model, False, step)}
+    cs = {"package (16-bit coins, masked rows, fused AdamW)": Contestant(model, False, step)}
     if what == "lm":
         name = f"package, softmax over the corpus's {softmax_words:,} words (stage 2)"
         cs = {name: Contestant(model, False, step, corpus_words(softmax_words))}
         cs[f"package, softmax over all {VOCAB:,} words"] = Contestant(
             copy.deepcopy(model), False, step
         )
-    cs["stock PyTorch (bernoulli_/F.dropout, AdamW default)"] = Contestant(
+    cs["stock (bernoulli_/F.dropout, masked matrix, AdamW default)"] = Contestant(
         copy.deepcopy(model), True, step
     )
     return cs

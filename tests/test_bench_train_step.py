@@ -24,19 +24,28 @@ _spec.loader.exec_module(bench)
 
 def test_stock_swap_draws_the_same_distribution_and_is_undone():
     wd = dropout.WeightDropout(torch.nn.LSTM(8, 300, batch_first=True), weight_p=0.3).train()
-    package = (dropout.dropout_mask, dropout.WeightDropout.dropped_weight)
+    package = (
+        dropout.dropout_mask,
+        dropout.WeightDropout.dropped_weight,
+        dropout.EmbeddingDropout.forward,
+    )
     rates = {}
     for stock in (False, True):
         torch.manual_seed(0)
         with bench.stock_pytorch() if stock else torch.no_grad():
             assert (dropout.dropout_mask is bench._stock_mask) == stock
+            assert (dropout.EmbeddingDropout.forward is bench._stock_embedding) == stock
             w = wd.dropped_weight().detach()
             raw = wd.weight_hh_l0_raw.detach()
             kept = w != 0
             # kept entries are scaled by 1/(1-p), dropped ones are 0: nothing else
             assert torch.allclose(w[kept], raw[kept] / 0.7)
             rates[stock] = 1 - kept.float().mean().item()
-    assert (dropout.dropout_mask, dropout.WeightDropout.dropped_weight) == package
+    assert (
+        dropout.dropout_mask,
+        dropout.WeightDropout.dropped_weight,
+        dropout.EmbeddingDropout.forward,
+    ) == package
     assert rates[False] == pytest.approx(0.3, abs=0.01) and rates[True] == pytest.approx(
         0.3, abs=0.01
     )

@@ -4,6 +4,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ulmfit_lesson.dropout import EmbeddingDropout, RNNDropout, WeightDropout, dropout_mask
@@ -19,6 +20,21 @@ def test_dropout_mask_values_dtype_and_rate():
     assert set(mask.unique().tolist()) == {0.0, 1 / 0.75}  # inverted dropout: kept = 1/(1-p)
     assert abs((mask == 0).double().mean().item() - 0.25) < 0.01
     assert abs(mask.mean().item() - 1.0) < 0.02  # expectation unchanged
+
+
+def test_dropout_mask_rounds_p_to_16_bits_and_keeps_the_expectation_exact():
+    torch.manual_seed(0)
+    mask = dropout_mask(torch.zeros(1), (400_001,), p=0.15)  # not a multiple of 4 units
+    k = round(0.15 * 65536)  # 9,830: p becomes 9,830 / 65,536 = 0.1499939
+    assert set(mask.unique().tolist()) == pytest.approx([0.0, 1 / (1 - k / 65536)])
+    assert mask.max().item() != pytest.approx(1 / 0.85, abs=1e-7)  # scaled by the rounded p
+    # Four units share one 64-bit draw: each of the four 16-bit slots must be a fair coin (a
+    # biased slot, e.g. a sign bit that is always 0, would drop at a different rate).
+    for slot in range(4):
+        rate = (mask[slot::4] == 0).float().mean().item()
+        assert abs(rate - 0.15) < 0.005, (slot, rate)
+    assert torch.equal(dropout_mask(torch.zeros(1), (5,), p=0.0), torch.ones(5))
+    assert (dropout_mask(torch.zeros(1), (10_000,), p=0.999999) == 0).float().mean() > 0.999
 
 
 # ----------------------------------------------------------------------------- RNNDropout
@@ -48,7 +64,8 @@ def test_rnn_dropout_keeps_the_expected_value():
     torch.manual_seed(0)
     x = torch.ones(64, 3, 500)
     out = RNNDropout(0.4)(x)
-    assert set(out.unique().tolist()) == pytest.approx([0.0, 1 / 0.6])
+    # 0 or 1/(1-p), p to the nearest 1/65,536 (dropout_mask)
+    assert sorted(out.unique().tolist()) == pytest.approx([0.0, 1 / 0.6], rel=1e-4)
     assert abs(out.mean().item() - 1.0) < 0.02
 
 
@@ -73,6 +90,25 @@ def test_embedding_dropout_drops_whole_words():
     torch.manual_seed(1)
     again = layer(words)
     assert {w for w in range(20) if (again[words == w] == 0).all()} != dropped  # new mask per call
+
+
+def test_embedding_dropout_equals_looking_up_in_the_masked_matrix_values_and_gradients():
+    # The package masks only the looked-up rows; fastai masks the whole matrix, then looks up.
+    # With the same mask (the same seed) both give the same vectors and the same gradient.
+    emb = nn.Embedding(50, 6, padding_idx=1)
+    layer = EmbeddingDropout(emb, embed_p=0.4).train()
+    words = torch.randint(0, 50, (4, 30))
+    grad_out = torch.randn(4, 30, 6)
+    torch.manual_seed(7)
+    ours = layer(words)
+    (g_ours,) = torch.autograd.grad(ours, emb.weight, grad_out)
+    torch.manual_seed(7)
+    weight = emb.weight * dropout_mask(emb.weight, (50, 1), 0.4)
+    whole = F.embedding(words, weight, padding_idx=1)
+    (g_whole,) = torch.autograd.grad(whole, emb.weight, grad_out)
+    assert torch.equal(ours, whole)  # the same products, taken in another order of operations
+    torch.testing.assert_close(g_ours, g_whole)  # sums of the same terms: equal to rounding
+    assert (g_ours[1] == 0).all()  # padding_idx: no gradient into the pad row
 
 
 def test_embedding_dropout_is_a_plain_lookup_in_eval_and_leaves_the_weight_alone():

@@ -127,6 +127,31 @@ def test_without_epoch_validation_the_same_weights_come_out_with_two_evaluations
     assert ends.settings["validate_epochs"] is False
 
 
+def test_default_epochs_follow_the_corpus_size_and_are_recorded(monkeypatch):
+    """``epochs=None`` (the default): ``schedules.finetune_epochs`` of the training tokens, as
+    many unfrozen epochs trained and the number in the settings (metrics.json). The budget is
+    shrunk so that this 12-verse corpus gets 2 epochs, not the 4 a small corpus gets."""
+    from ulmfit_lesson import schedules
+
+    tokens = sum(map(len, tokenize_texts(TEXTS)))
+    seen = []
+    real = schedules.finetune_epochs
+    monkeypatch.setattr(schedules, "FINETUNE_TOKENS", 2 * tokens)
+    monkeypatch.setattr(
+        "ulmfit_lesson.lm_recipes.finetune_epochs", lambda n: seen.append(n) or real(n)
+    )
+    itos = Vocab.build(tokenize_texts(TEXTS), min_freq=1).itos
+    torch.manual_seed(0)
+    lm = build_language_model(len(itos), emb_size=16, hidden_size=24)
+    options = dict(frozen_epochs=1, bs=2, bptt=5, min_freq=1, progress=False)
+    result = finetune_lm((lm, itos), TEXTS, None, **options)
+    assert seen == [tokens]
+    assert [len(h.epochs) for h in result.histories] == [1, 2]
+    assert result.settings["epochs"] == 2
+    explicit = finetune_lm((lm, itos), TEXTS, None, epochs=1, **options)
+    assert [len(h.epochs) for h in explicit.histories] == [1, 1] and seen == [tokens]
+
+
 def test_finetuning_scores_only_the_words_of_the_target_texts_when_asked(monkeypatch):
     """``corpus_softmax=True``: stage 2's softmax covers the target texts' words
     (``LMLoader.words``), in both stages; by default every word (the LM itself is the point)."""

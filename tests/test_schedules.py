@@ -153,6 +153,19 @@ def test_discriminative_lrs():
     assert discriminative_lrs(1.0, 3, factor=2.0) == [0.25, 0.5, 1.0]
 
 
+def test_finetune_epochs_scale_with_the_corpus():
+    """Stage 2's unfrozen epochs: round(150,000 / tokens), between 2 and 4."""
+    from ulmfit_lesson.schedules import finetune_epochs
+
+    assert finetune_epochs(8_023) == 4  # the 843 poems: 150,000 / 8,023 = 18.7, capped at 4
+    assert finetune_epochs(42_800) == 4  # 3.50: rounds up
+    assert finetune_epochs(54_000) == 3  # about 3,000 GoEmotions comments: 2.78
+    assert finetune_epochs(60_100) == 2  # 2.496
+    assert finetune_epochs(71_738) == 2  # 4,000 comments (seed 0): 2.09
+    assert finetune_epochs(10**7) == 2  # never below 2
+    assert finetune_epochs(0) == 4  # an empty corpus is not a division by zero
+
+
 def test_lr_at_step_and_schedule():
     lrs = discriminative_lrs(0.01, 4)
     assert lr_at_step(0, 100, lrs) == pytest.approx([lr / 32 for lr in lrs])

@@ -13,6 +13,8 @@ from pathlib import Path
 
 CORPUS_NAMES = ("general_corpus", "poem_sentiment", "goemotions")
 ARCHIVES = (".tgz", ".tar.gz", ".tar", ".zip")
+# Stage 2's default epoch count, as schedules.finetune_epochs computes it (round(150,000 / tokens)).
+FINETUNE_EPOCHS_DEFAULT = "4 up to 43,000 tokens, 3 up to 60,000, then 2"
 
 
 class UsageError(ValueError):
@@ -132,16 +134,18 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
 
 def add_training_args(
     p: argparse.ArgumentParser,
-    epochs: int,
+    epochs: int | None,
     lr: float,
     drop_mult: float,
     schedule: str,
     wd: float,
     lr_help: str = "peak learning rate",
+    epochs_help: str | None = None,
 ) -> None:
     """The options of the LM training commands (``pretrain``, ``finetune-lm``), with their
     defaults: the epochs, schedule and regularisation, ``--out``, the device."""
-    p.add_argument("--epochs", type=at_least(1), default=epochs, help=f"epochs (default {epochs})")
+    epochs_help = epochs_help or f"epochs (default {epochs})"
+    p.add_argument("--epochs", type=at_least(1), default=epochs, help=epochs_help)
     p.add_argument(
         "--bs",
         type=at_least(1),

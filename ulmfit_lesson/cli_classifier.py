@@ -35,7 +35,7 @@ import json
 import time
 from pathlib import Path
 
-from .cli_args import UsageError, at_least, bytes_needed, or_course_model
+from .cli_args import FINETUNE_EPOCHS_DEFAULT, UsageError, at_least, bytes_needed, or_course_model
 from .config import is_quick
 
 # --quick: a few minutes on a laptop CPU, for smoke tests and demos (ULMFIT_QUICK=1 turns it on).
@@ -282,7 +282,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--lm-epochs",
         type=at_least(0),
         default=None,
-        help="LM fine-tuning epochs after the frozen one (default 4)",
+        help=f"LM fine-tuning epochs after the frozen one (default: {FINETUNE_EPOCHS_DEFAULT})",
     )
     p.add_argument(
         "--lm-bs", type=at_least(1), default=None, help="LM fine-tuning batch size (default 64)"

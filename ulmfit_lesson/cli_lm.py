@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from .cli_args import (
+    FINETUNE_EPOCHS_DEFAULT,
     UsageError,
     add_device_args,
     add_training_args,
@@ -325,7 +326,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_training_args(
         p,
-        epochs=4,
+        epochs=None,  # lm_recipes.finetune_lm scales it to the corpus
+        epochs_help=f"epochs after the frozen ones (default: {FINETUNE_EPOCHS_DEFAULT})",
         lr=4e-3,
         drop_mult=0.3,
         schedule="stlr",

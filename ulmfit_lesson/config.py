@@ -92,7 +92,9 @@ class LMTrainConfig(_TrainConfig):
     bptt: int = BPTT  # ULMFiT §4.1
     frozen_epochs: int = 1  # fastbook ch. 10: one epoch with only embeddings + decoder trainable
     frozen_lr: float = 2e-2  # fastbook ch. 10: the frozen epoch, fit_one_cycle(1, 2e-2)
-    epochs: int = 4  # fastbook ch. 10 fine-tunes the unfrozen LM for a few epochs (10 there)
+    # None: scaled to the target corpus, 2-4 epochs (schedules.finetune_epochs); fastbook ch. 10
+    # fine-tunes the unfrozen LM for "a few" epochs (10 there)
+    epochs: int | None = None
     lr: float = 4e-3  # ULMFiT §4.1: "a base learning rate of 0.004 ... for fine-tuning the LM"
     schedule: str = "stlr"  # ULMFiT §3.2: slanted triangular learning rates
     wd: float = WEIGHT_DECAY

@@ -17,8 +17,10 @@ its pretrained state dicts load key for key (``weight_hh_l0_raw``, ``module.weig
 
 from __future__ import annotations
 
+import math
 import warnings
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -30,13 +32,21 @@ def dropout_mask(x: Tensor, size: tuple[int, ...], p: float) -> Tensor:
     Why 1/(1-p): scaling the kept units at training time keeps the expected activation unchanged,
     so nothing needs rescaling at evaluation time.
 
-    Why ``uniform_`` and a comparison (a unit is kept when u >= p, u ~ U[0, 1): probability 1 - p)
-    rather than ``bernoulli_(1 - p)``: the same distribution, but on a CPU ``bernoulli_`` and
-    ``F.dropout`` draw about 3-4x slower, on one core whatever the thread count. W_hh's masks are
-    5.3 million draws per LSTM layer per step, which made them a tenth of a classifier step on two
-    cores (``bench/bench_train_step.py``).
+    Why not ``bernoulli_(1 - p)`` or ``F.dropout``: the mask is the same coin, but how fast it is
+    drawn matters. W_hh's masks are 5.3 million coins per LSTM layer per step; on a CPU PyTorch
+    draws random numbers on one core whatever the thread count, one 32-bit draw per float, so
+    drawing them was a tenth of a classifier step on two cores (``bench/bench_train_step.py``). A
+    coin needs far fewer bits than a float: here each unit gets 16 random bits (four units per
+    64-bit draw), and is kept when they read at least ``k = round(p * 65,536)`` as a number in
+    [0, 65,536). So p is rounded to the nearest 1/65,536 (0.15 becomes 0.149994), and the kept
+    units are scaled by ``1/(1 - k/65,536)``, which keeps the expectation exact.
     """
-    return x.new_empty(size).uniform_().ge_(p).div_(1 - p)
+    n = math.prod(size)
+    k = min(round(p * 2**16), 2**16 - 1)  # p < 1: at least one value in 65,536 is kept
+    # Full-range 64-bit integers (from -2**63, no upper bound): every bit is a fair coin.
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
+    keep = bits.view(torch.int16)[:n].view(size) >= k - 2**15  # int16 reads [0, 65,536) shifted
+    return keep.to(x.dtype).div_(1 - k / 2**16)
 
 
 class RNNDropout(nn.Module):
@@ -77,10 +87,15 @@ class EmbeddingDropout(nn.Module):
 
     def forward(self, words: Tensor) -> Tensor:
         weight = self.emb.weight
-        if self.training and self.embed_p != 0:
-            weight = weight * dropout_mask(weight, (weight.size(0), 1), self.embed_p)
         # padding_idx only stops gradients into the pad row; the lookup itself is an index.
-        return F.embedding(words, weight, self.emb.padding_idx)
+        vectors = F.embedding(words, weight, self.emb.padding_idx)  # (bs, seq_len, emb_size)
+        if self.training and self.embed_p != 0:
+            mask = dropout_mask(weight, (weight.size(0), 1), self.embed_p)  # one coin per word
+            # The same as looking words up in ``weight * mask`` (fastai's way), but multiplying
+            # only the rows this batch reads: the whole matrix is 27,053 x 400 numbers, which
+            # the product and its gradient would touch twice per step for a few hundred words.
+            vectors = vectors * mask[words]
+        return vectors
 
     def extra_repr(self) -> str:
         return f"embed_p={self.embed_p}"

@@ -17,7 +17,8 @@ poems). ``finetune_lm`` does, explicitly:
 4. **one epoch with only the last layer group trainable** (the embeddings and the tied decoder),
    STLR with peak ``frozen_lr=2e-2``: the new words' rows are untrained, so train them first while
    the LSTMs stay as they are (fastbook: ``fit_one_cycle(1, 2e-2)`` on the frozen learner);
-5. **unfreeze everything** and train ``epochs`` epochs with discriminative learning rates (the top
+5. **unfreeze everything** and train ``epochs`` epochs (2 to 4 by default, fewer on a larger corpus:
+   ``schedules.finetune_epochs``) with discriminative learning rates (the top
    group at ``lr=4e-3``, ULMFiT §4.1's LM fine-tuning LR, divided by 2.6 per group below, §3.2) and
    STLR (§3.2).
 
@@ -62,7 +63,7 @@ from .config import LM_DROPOUTS, PRETRAIN_LM, LMTrainConfig, scaled_dropouts
 from .distributed import RankSlice, resolve_device, world_info
 from .lm_loader import LMLoader
 from .pretrained import load_fastai_lm, match_embeddings
-from .schedules import discriminative_lrs, freeze_to
+from .schedules import discriminative_lrs, finetune_epochs, freeze_to
 from .tokenizer import tokenize_texts
 from .train import History, LMMetrics, evaluate_lm, fit_lm
 from .vocab import MAX_VOCAB, MIN_FREQ, Vocab, unk_rate
@@ -348,7 +349,7 @@ def finetune_lm(
     *,
     frozen_epochs: int = FINETUNE.frozen_epochs,
     frozen_lr: float = FINETUNE.frozen_lr,
-    epochs: int = FINETUNE.epochs,
+    epochs: int | None = FINETUNE.epochs,
     lr: float = FINETUNE.lr,
     schedule: str = FINETUNE.schedule,
     bs: int = FINETUNE.bs,
@@ -378,6 +379,7 @@ def finetune_lm(
             default ``bs``; a small held-out set needs fewer, longer streams).
         frozen_epochs, frozen_lr: the first stage, only embeddings + decoder trainable.
         epochs, lr: the second stage, all layers, discriminative LRs with ``lr`` at the top.
+            ``epochs=None``: scaled to the texts' token count, 2 to 4 (``schedules.finetune_epochs``).
         backwards: read every document reversed (``xxbos`` last), for a backwards pretrained LM
             such as ``general-bwd`` (ULMFiT §3.3, "bidirectional language model"): fine-tuning must
             feed it text in the direction it was pretrained on.
@@ -425,6 +427,10 @@ def finetune_lm(
     else:
         old_model, old_itos = load_lm(pretrained, drop_mult=drop_mult)
     train_tokens = cap_tokens(tokenize_texts(texts), max_tokens)
+    if epochs is None:  # a larger corpus needs fewer passes over it (schedules.finetune_epochs)
+        epochs = finetune_epochs(sum(map(len, train_tokens)))
+        config = config.replace(epochs=epochs)
+        settings["epochs"] = epochs
     valid_tokens = cap_tokens(tokenize_texts(valid_texts), max_tokens) if valid_texts else None
     vocab = finetune_vocab(old_itos, train_tokens, min_freq)
     unk = {

@@ -165,6 +165,28 @@ def discriminative_lrs(
     return [lr_top / factor ** (n_groups - 1 - i) for i in range(n_groups)]
 
 
+# Stage 2's unfrozen epochs, scaled to the target corpus (finetune_epochs): about this many tokens
+# in all, and 2 to 4 epochs. 4 is what the course started with (fastbook fine-tunes "a few" epochs);
+# 2 matched it on GoEmotions' dev set at 4,000 comments (72,000 tokens), bench/results/clas_epochs.md.
+FINETUNE_TOKENS = 150_000
+FINETUNE_EPOCHS = (2, 4)
+
+
+def finetune_epochs(n_tokens: int) -> int:
+    """How many unfrozen epochs stage 2 (ULMFiT §3.2) spends on a corpus of ``n_tokens`` tokens.
+
+    ``round(150,000 / n_tokens)``, kept between 2 and 4: the 843 poems (8,000 tokens) get 4, 3,000
+    GoEmotions comments (54,000 tokens) 3, 4,000 comments (72,000) and anything larger 2.
+    Why scale it: an epoch is a pass over the corpus, so on a large corpus each epoch is many more
+    optimizer steps (4,000 comments: 16 steps of 64 x 70 tokens; the poems: 2). On 4,000 comments
+    two epochs gave the same classifier as four on the dev set (2 seeds), at half of stage 2's time;
+    the paper gives no count. Why not fewer than 2: untested, and the frozen epoch before them only
+    trains the new words' embeddings.
+    """
+    low, high = FINETUNE_EPOCHS
+    return min(high, max(low, round(FINETUNE_TOKENS / max(n_tokens, 1))))
+
+
 def lr_at_step(
     step: int, total: int, lrs: Sequence[float], kind: str = "stlr", **options: float
 ) -> list[float]:

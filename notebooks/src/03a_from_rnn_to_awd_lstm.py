@@ -342,11 +342,11 @@ P = config.LM_DROPOUTS
 print(P)
 
 
-def dropout_mask(like, size, p):
-    """A mask of ``size``: 0 with probability p, else 1/(1-p) (so the expectation is unchanged).
-    Kept where a uniform draw u >= p (probability 1 - p): the same coin as ``bernoulli_(1 - p)``,
-    drawn 3-4x faster on a CPU (the package does the same)."""
-    return like.new_empty(size).uniform_().ge_(p).div_(1 - p)
+# Every dropout below multiplies by a mask: 0 with probability p, else 1/(1-p), so the expected
+# input is unchanged and nothing needs rescaling at evaluation time. Drawing millions of such coins
+# fast on a CPU is engineering, not the lesson, so we borrow the package's (its docstring says how
+# it draws them); that also keeps our random draws in step with the package's for section 13.
+dropout_mask = dropout.dropout_mask
 
 
 class EmbeddingDropout(nn.Module):
