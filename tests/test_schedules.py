@@ -166,6 +166,16 @@ def test_finetune_epochs_scale_with_the_corpus():
     assert finetune_epochs(0) == 4  # an empty corpus is not a division by zero
 
 
+def test_the_cli_help_states_the_finetune_epochs_rule():
+    """``cli_args`` spells the rule out without importing torch; the numbers must be the rule's."""
+    from ulmfit_lesson.cli_args import FINETUNE_EPOCHS_DEFAULT
+    from ulmfit_lesson.schedules import finetune_epochs
+
+    assert FINETUNE_EPOCHS_DEFAULT == "4 under about 43,000 tokens, 3 under 60,000, then 2"
+    assert finetune_epochs(42_000) == 4 and finetune_epochs(43_000) == 3
+    assert finetune_epochs(59_999) == 3 and finetune_epochs(60_000) == 2
+
+
 def test_lr_at_step_and_schedule():
     lrs = discriminative_lrs(0.01, 4)
     assert lr_at_step(0, 100, lrs) == pytest.approx([lr / 32 for lr in lrs])

@@ -14,7 +14,7 @@ from pathlib import Path
 CORPUS_NAMES = ("general_corpus", "poem_sentiment", "goemotions")
 ARCHIVES = (".tgz", ".tar.gz", ".tar", ".zip")
 # Stage 2's default epoch count, as schedules.finetune_epochs computes it (round(150,000 / tokens)).
-FINETUNE_EPOCHS_DEFAULT = "4 up to 43,000 tokens, 3 up to 60,000, then 2"
+FINETUNE_EPOCHS_DEFAULT = "4 under about 43,000 tokens, 3 under 60,000, then 2"
 
 
 class UsageError(ValueError):
