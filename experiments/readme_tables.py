@@ -144,6 +144,20 @@ def imbalance(csv: Path) -> tuple[str, str]:
     return table(head, "\n".join(rows)), table(["4,000 comments", *per_class.columns], f1_rows)
 
 
+def imbalance_28(csv: Path, treatment: str = "balanced + tuned") -> str:
+    """The 28-label view: each label's test F1 under ``treatment`` (mean over seeds), one row per
+    label (alphabetical), one column per method."""
+    from ulmfit_lesson.course.results import class_f1
+
+    df = pd.read_csv(csv)
+    per_label = class_f1(df[df["treatment"] == treatment], ["method"]).T  # (labels, methods)
+    rows = "\n".join(
+        f"| {name} | " + " | ".join(f"{v:.2f}" for v in r) + " |"
+        for name, r in per_label.iterrows()
+    )
+    return table([f"label ({treatment})", *per_label.columns], rows)
+
+
 def table(head: list[str], rows: str) -> str:
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head), rows])
 
@@ -189,6 +203,8 @@ def blocks() -> dict[str, str]:
     out["goemotions-imbalance"], out["goemotions-class-f1"] = imbalance(
         full / "imbalance_goemotions-ekman.csv"
     )
+    out["goemotions-28"], _ = imbalance(full / "imbalance_goemotions-28.csv")
+    out["goemotions-28-label-f1"] = imbalance_28(full / "imbalance_goemotions-28.csv")
     return out
 
 

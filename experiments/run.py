@@ -8,6 +8,7 @@ forward+backward ensemble) and write CSV + PNG + a markdown summary (mean ± std
     python experiments/run.py tuning-cv --no-lm-ft            # the same folds without stage 2
     python experiments/run.py ablations --device cuda --seed 3 --out DIR   # one seed, on a GPU
     python experiments/run.py goemotions-imbalance --sizes 1000 4000 all   # issue 22 (not in 'all')
+    python experiments/run.py goemotions-28-imbalance --seeds 5        # the 28 labels, multi-label
 
 Results go to ``<out>/quick/`` or ``<out>/full/`` so the two are never mixed up. Needs the data and
 the pretrained LMs: ``export ULMFIT_DATA=/path/to/data:/path/to/pretrained``.
@@ -41,7 +42,7 @@ EXPERIMENTS = (
     "tuning",
     "tuning-cv",
 )
-EXTRA = ("goemotions-imbalance",)  # run only when named, not by 'all'
+EXTRA = ("goemotions-imbalance", "goemotions-28-imbalance")  # run only when named, not by 'all'
 POEM_TASKS = ("poems-3class", "poems-binary")
 
 
@@ -110,6 +111,8 @@ def outputs(name: str) -> list[tuple[str, list[str], str]]:
         return [("compare_goemotions-ekman", ["method"], "bar")]
     if name == "goemotions-imbalance":
         return [("imbalance_goemotions-ekman", ["size", "method", "treatment"], "bar")]
+    if name == "goemotions-28-imbalance":
+        return [("imbalance_goemotions-28", ["size", "method", "treatment"], "bar")]
     if name == "tuning":
         return [("tuning_poems-3class", ["variant"], "bar")]
     if name == "tuning-cv":
@@ -141,6 +144,8 @@ def run(
         ex.goemotions_compare(**kw)
     elif name == "goemotions-imbalance":  # sizes: None = the default subset (GOEMOTIONS_SIZES)
         ex.goemotions_imbalance(sizes=sizes or [None], **kw)
+    elif name == "goemotions-28-imbalance":
+        ex.goemotions_imbalance(sizes=sizes or [None], task="goemotions-28", **kw)
     elif name == "ensemble":
         ex.ensemble("poems-3class", **kw)
         ex.ensemble("goemotions-ekman", **kw)
@@ -242,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         type=_size,
         default=None,
-        help="goemotions-imbalance: training sizes, ints or 'all' (default: the "
+        help="goemotions-(28-)imbalance: training sizes, ints or 'all' (default: the "
         "subset of experiments.GOEMOTIONS_SIZES)",
     )
     parser.add_argument(

@@ -46,9 +46,12 @@ from ulmfit_lesson.datasets import load_goemotions, load_poem_sentiment
 from ulmfit_lesson.labels import encode_labels
 from ulmfit_lesson.metrics import (
     cross_fitted_offset_scores,
+    cross_fitted_threshold_scores,
     metrics_from_probs,
     tune_class_offsets,
+    tune_thresholds,
 )
+from ulmfit_lesson.pipeline import STAGE2_OPTIONS
 from ulmfit_lesson.predict import TextClassifier
 from ulmfit_lesson.pretrained import course_model
 from ulmfit_lesson.vocab import ReversedVocab, Vocab
@@ -61,7 +64,7 @@ DEFAULT_DEVICE = "cpu"
 
 METHODS = ("ulmfit", "ulmfit_no_lm_ft", "scratch", "tfidf_logreg", "majority")
 DETERMINISTIC = ("majority", "tfidf_logreg")  # no seed involved
-TASKS = ("poems-3class", "poems-binary", "goemotions-ekman")
+TASKS = ("poems-3class", "poems-binary", "goemotions-ekman", "goemotions-28")
 
 # Quick mode (config.py's quick variants): one frozen + one unfrozen LM epoch, 4 classifier epochs.
 _QUICK_LM, _QUICK_CLAS = LMTrainConfig().quick(), ClasTrainConfig().quick()
@@ -69,6 +72,10 @@ QUICK_LM = dict(frozen_epochs=_QUICK_LM.frozen_epochs, epochs=_QUICK_LM.epochs)
 QUICK_CLAS = dict(epochs=_QUICK_CLAS.epochs)
 # GoEmotions subset sizes (train, dev, test): full = what a laptop CPU does in about an hour per seed.
 GOEMOTIONS_SIZES = {"quick": (400, 200, 400), "full": (4000, 1000, None)}  # None = whole test split
+# The 28-label view (multi-label) keeps the whole dev split: its thresholds are tuned per label, and
+# the rarest emotions (grief, pride, nervousness) have a few dozen of its 5,426 comments each, so a
+# 1,000-comment dev set would tune them on a handful.
+GOEMOTIONS_28_SIZES = {"quick": (400, 400, 400), "full": (4000, None, None)}
 
 # Table 7-style variants of stage 3 (on the same fine-tuned LM): name -> train_classifier switches.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -86,7 +93,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 # Class-imbalance treatments, given to every method alike (``goemotions_imbalance``):
 # ULMFiT and scratch get them as ``train_classifier`` switches; TF-IDF + logistic regression gets
 # class_weight fixed to the same choice (its "balanced" is unsmoothed, power 1: ``baselines.py``)
-# and per-class offsets tuned on dev with the same ``metrics.tune_class_offsets``.
+# and per-class offsets tuned on dev with the same ``metrics.tune_class_offsets``. On the 28-label
+# view the tuned decision is one threshold per label (``metrics.tune_thresholds``), for both.
 IMBALANCE_TREATMENTS: dict[str, dict[str, Any]] = {
     "plain": dict(class_weights=None, tune_decision=None),
     "balanced weights": dict(class_weights="balanced", tune_decision=None),
@@ -144,12 +152,22 @@ def _subset(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     return df.iloc[sorted(picked)].reset_index(drop=True)
 
 
+def _sample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """``n`` rows drawn at random with ``seed``, kept in file order (multi-label: no one class to
+    stratify by)."""
+    if n is None or n >= len(df):
+        return df.reset_index(drop=True)
+    return df.sample(n, random_state=seed).sort_index().reset_index(drop=True)
+
+
 def load_task(task: str, quick: bool = False, seed: int = 0) -> dict[str, pd.DataFrame]:
     """``{'train', 'dev', 'test'}`` DataFrames (``text``, ``label``) of one of ``TASKS``.
 
     Poems: the full splits (843 / 105 / 104 verses in the 3-class view). GoEmotions (Ekman,
     single-label): stratified subsets of ``GOEMOTIONS_SIZES`` (drawn with ``seed``; the test subset
-    always with seed 0 so every method is scored on the same comments).
+    always with seed 0 so every method is scored on the same comments). GoEmotions' 28 labels
+    (``goemotions-28``, multi-label): a ``labels`` column (a list of emotion names) instead of
+    ``label``; random subsets of ``GOEMOTIONS_28_SIZES`` drawn the same way.
     """
     if task.startswith("poems-"):
         view = task.split("-", 1)[1]
@@ -161,11 +179,21 @@ def load_task(task: str, quick: bool = False, seed: int = 0) -> dict[str, pd.Dat
             "dev": _subset(load_goemotions("dev"), n_dev, 0),
             "test": _subset(load_goemotions("test"), n_test, 0),
         }
+    if task == "goemotions-28":
+        n_train, n_dev, n_test = GOEMOTIONS_28_SIZES["quick" if quick else "full"]
+        return {
+            "train": _sample(load_goemotions("train", "multilabel"), n_train, seed),
+            "dev": _sample(load_goemotions("dev", "multilabel"), n_dev, 0),
+            "test": _sample(load_goemotions("test", "multilabel"), n_test, 0),
+        }
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 
 def _label_names(train: pd.DataFrame) -> list[str]:
-    """The label order every method uses: the training labels, sorted, as strings."""
+    """The label order every method uses: the training labels, sorted, as strings (multi-label,
+    a ``labels`` column: every label any text has)."""
+    if "labels" in train.columns:
+        return sorted({str(n) for names in train["labels"] for n in names})
     return sorted({str(v) for v in train["label"]})
 
 
@@ -207,12 +235,14 @@ def stage2(
     lm_options: Mapping[str, Any] | None = None,
     device: str = DEFAULT_DEVICE,
 ) -> tuple[Any, list[str]]:
-    """(language model, itos) for stage 3: fine-tuned on the training texts, or only moved to the
-    extended vocabulary (``finetune=False``: ``finetune_lm`` with no epochs)."""
+    """(language model, itos) for stage 3: fine-tuned on the training texts as ``train-classifier``
+    does it (``pipeline.STAGE2_OPTIONS``: the corpus softmax, dev scored before and after only;
+    ``lm_options`` override), or only moved to the extended vocabulary (``finetune=False``:
+    ``finetune_lm`` with no epochs)."""
     old_model, old_itos = _resolve_pretrained(pretrained)
     options = dict(progress=False, seed=seed, device=device, backwards=backwards)
     if finetune:
-        options |= dict(lm_options or {})
+        options |= STAGE2_OPTIONS | dict(lm_options or {})
     else:
         valid_texts, options = None, options | dict(frozen_epochs=0, epochs=0)
     lm = lm_recipes.finetune_lm((old_model, old_itos), list(train_texts), valid_texts, **options)
@@ -242,29 +272,43 @@ def run_method(
     the tuned rule's and ``accuracy_untuned`` / ``macro_f1_untuned`` the plain argmax's; the returned
     probabilities are the model's either way. With a treatment the row also has ``dev_accuracy`` /
     ``dev_macro_f1``, for choosing a treatment without test: under a tuned rule, cross-fitted
-    (``metrics.cross_fitted_offset_scores``: each dev row scored with offsets tuned on the others)."""
+    (``metrics.cross_fitted_offset_scores``: each dev row scored with offsets tuned on the others).
+
+    Multi-label data (a ``labels`` column, ``goemotions-28``): sigmoids per label for ULMFiT and
+    scratch, one-vs-rest for TF-IDF; the plain rule is 0.5 per label, the tuned one a threshold per
+    label (``metrics.tune_thresholds``, cross-fitted on dev likewise); ``accuracy`` is exact match
+    and the per-label columns are each label's F1. Majority is single-label only."""
     train, dev, test = data["train"], data["dev"], data["test"]
-    names = _label_names(train)
-    y_test = encode_labels(test["label"].tolist(), names, False, "test")
+    multi = "labels" in train.columns
+    col = "labels" if multi else "label"
+    names = _label_names(pd.concat([train, dev, test]) if multi else train)
+    y_test = encode_labels(test[col].tolist(), names, multi, "test")
+    y_dev = encode_labels(dev[col].tolist(), names, multi, "dev")
     treated = treatment is not None
     treatment = dict(treatment or {})
-    offsets = None  # a decision rule tuned on dev, if the treatment asks for one
+    tune = treatment.get("tune_decision") == "macro_f1"
+    rule = None  # a decision rule tuned on dev (offsets; multi-label thresholds), if asked for
     dev_probs = None  # with a treatment: the dev probabilities, for the dev columns
     start = time.time()
     if method == "majority":
+        if multi:
+            raise ValueError("majority is a single-label baseline; goemotions-28 is multi-label")
         probs = np.zeros((len(test), len(names)))
         probs[:, names.index(majority_class(train["label"]))] = 1.0
     elif method == "tfidf_logreg":
         weights = (
             [treatment["class_weights"]] if "class_weights" in treatment else (None, "balanced")
         )
-        model = _tfidf_logreg(train, dev, weights)
+        model = _tfidf_logreg(train, dev, weights, names, tune)
         probs = model.predict_proba(test["text"].tolist())
         if treated:
             dev_probs = model.predict_proba(dev["text"].tolist())
-        if treatment.get("tune_decision") == "macro_f1":
-            y_dev = encode_labels(dev["label"].tolist(), names, False, "dev")
-            offsets = tune_class_offsets(dev_probs, y_dev, len(names))
+        if tune:
+            rule = (
+                tune_thresholds(dev_probs, y_dev)
+                if multi
+                else tune_class_offsets(dev_probs, y_dev, len(names))
+            )
     elif method in ("ulmfit", "ulmfit_no_lm_ft", "scratch"):
         lm_opts = (QUICK_LM if quick else {}) | dict(lm_options or {})
         options = dict(QUICK_CLAS if quick else {}) | dict(clas_options or {}) | treatment
@@ -286,11 +330,13 @@ def run_method(
                 )
             source = lm
             vocab = (ReversedVocab if backwards else Vocab)(list(lm[1]))
+        if multi:  # thresholds tuned only when the treatment asks: plain is 0.5 per label
+            options |= dict(multi_label=True, tune_threshold=tune)
         result = train_classifier(
             train["text"].tolist(),
-            train["label"].tolist(),
+            train[col].tolist(),
             dev["text"].tolist(),
-            dev["label"].tolist(),
+            dev[col].tolist(),
             lm=source,
             vocab=vocab,
             label_names=names,
@@ -300,12 +346,19 @@ def run_method(
             **options,
         )
         probs = result.classifier.predict_proba(test["text"].tolist()).numpy()
-        offsets = result.offsets
+        rule = (result.thresholds if tune else None) if multi else result.offsets
         if treated:
             dev_probs = result.classifier.predict_proba(dev["text"].tolist()).numpy()
     else:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    metrics = metrics_from_probs(probs, y_test, names, offsets=offsets)
+
+    def scores(probs, y, rule=None):
+        if multi:
+            return metrics_from_probs(probs, y, names, True, thresholds=rule)
+        return metrics_from_probs(probs, y, names, offsets=rule)
+
+    per_class = "label_f1" if multi else "class_f1"
+    metrics = scores(probs, y_test, rule)
     row = dict(
         method=method,
         seed=seed,
@@ -318,18 +371,21 @@ def run_method(
         device=device,
     )
     if treated:  # the imbalance runs: each class's test F1, for the per-class bars
-        row.update({f"f1_{name}": f for name, f in zip(names, metrics["class_f1"])})
-    if offsets is not None:
-        plain = metrics_from_probs(probs, y_test, names)
+        row.update({f"f1_{name}": f for name, f in zip(names, metrics[per_class])})
+    if rule is not None:
+        plain = scores(probs, y_test)
         row.update(accuracy_untuned=plain["accuracy"], macro_f1_untuned=plain["macro_f1"])
         if treated:
-            row.update({f"f1_{name}_untuned": f for name, f in zip(names, plain["class_f1"])})
+            row.update({f"f1_{name}_untuned": f for name, f in zip(names, plain[per_class])})
     if dev_probs is not None:
-        y_dev = encode_labels(dev["label"].tolist(), names, False, "dev")
-        m = metrics_from_probs(dev_probs, y_dev, names)
-        if offsets is not None:
+        m = scores(dev_probs, y_dev)
+        if rule is not None:
             row.update(dev_accuracy_untuned=m["accuracy"], dev_macro_f1_untuned=m["macro_f1"])
-            m = cross_fitted_offset_scores(dev_probs, y_dev, len(names))
+            m = (
+                cross_fitted_threshold_scores(dev_probs, y_dev)
+                if multi
+                else cross_fitted_offset_scores(dev_probs, y_dev, len(names))
+            )
         row.update(dev_accuracy=m["accuracy"], dev_macro_f1=m["macro_f1"])
     return row, probs
 
@@ -345,17 +401,27 @@ def _argmax_row(tuned: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tfidf_logreg(
-    train: pd.DataFrame, dev: pd.DataFrame, class_weights: Sequence = (None, "balanced")
+    train: pd.DataFrame,
+    dev: pd.DataFrame,
+    class_weights: Sequence = (None, "balanced"),
+    label_names: Sequence[str] | None = None,
+    tune: bool = False,
 ) -> TfidfLogReg:
     """TF-IDF (uni+bigrams) + logistic regression with C and class weights (among
-    ``class_weights``) picked on dev macro-F1."""
+    ``class_weights``) picked on dev macro-F1. Multi-label data (a ``labels`` column): one-vs-rest,
+    scored at 0.5 per label, or (``tune``) at thresholds tuned on dev, the rule it will be used
+    with (the same rows tune and score it, so the score flatters every C alike)."""
+    multi = "labels" in train.columns
+    col = "labels" if multi else "label"
     best, best_score = None, -1.0
     for C in (1.0, 10.0, 100.0):
         for class_weight in class_weights:
             model = TfidfLogReg(C=C, class_weight=class_weight)
-            model.fit(train["text"].tolist(), train["label"].tolist())
-            y = encode_labels(dev["label"].tolist(), model.label_names, False, "dev")
-            score = metrics_from_probs(model.predict_proba(dev["text"].tolist()), y)["macro_f1"]
+            model.fit(train["text"].tolist(), train[col].tolist(), label_names)
+            y = encode_labels(dev[col].tolist(), model.label_names, multi, "dev")
+            probs = model.predict_proba(dev["text"].tolist())
+            rule = tune_thresholds(probs, y) if multi and tune else None
+            score = metrics_from_probs(probs, y, None, multi, thresholds=rule)["macro_f1"]
             if score > best_score:
                 best, best_score = model, score
     return best
@@ -672,43 +738,51 @@ def goemotions_imbalance(
     lm_options: Mapping[str, Any] | None = None,
     clas_options: Mapping[str, Any] | None = None,
     device: str = DEFAULT_DEVICE,
+    task: str = "goemotions-ekman",
 ) -> pd.DataFrame:
-    """Issue 22: GoEmotions' Ekman view with each class-imbalance treatment (``IMBALANCE_TREATMENTS``)
-    given to every method alike, at several training sizes. One row per (size, method, treatment,
-    seed), with a ``treatment`` and a ``size`` column; ``accuracy`` / ``macro_f1`` on the test split
-    under the treatment's decision rule (``*_untuned``: the argmax, where a rule was tuned on dev).
+    """Issue 22: GoEmotions' Ekman view (or ``task='goemotions-28'``, the 28 labels, multi-label)
+    with each class-imbalance treatment (``IMBALANCE_TREATMENTS``) given to every method alike, at
+    several training sizes. One row per (size, method, treatment, seed), with a ``treatment`` and a
+    ``size`` column; ``accuracy`` / ``macro_f1`` on the test split under the treatment's decision
+    rule (``*_untuned``: the argmax, or 0.5 per label, where a rule was tuned on dev). Written to
+    ``imbalance_<task>.csv``.
 
     ``sizes``: ``None`` = ``load_task``'s training subset (``GOEMOTIONS_SIZES``), an int = a
-    stratified subset of that many comments of the whole Ekman training split (drawn with the
-    seed), ``"all"`` = the whole split. With ``data`` given, subsets come from ``data['train']``.
+    stratified (multi-label: random) subset of that many comments of the whole training split
+    (drawn with the seed), ``"all"`` = the whole split. With ``data`` given, subsets come from
+    ``data['train']``.
     One stage-2 LM per (seed, size) serves every ulmfit treatment: they differ in stage 3 only; and
     treatments that differ only in the decision rule share one trained model (``plain`` is ``tuned
     decision``'s model decided by argmax, so their rows share ``seconds``). Rows also hold each
     class's test F1 (``f1_<label>``).
     """
     rows, whole = [], None
+    multi = task == "goemotions-28"
+    name = f"imbalance_{task}"
     for seed in seeds:
-        full = data or load_task("goemotions-ekman", quick, seed)
+        full = data or load_task(task, quick, seed)
         for size in sizes:
             train = full["train"]
             if size is not None:
                 if whole is None:
-                    whole = data["train"] if data is not None else load_goemotions("train")
-                train = whole if size == "all" else _subset(whole, int(size), seed)
+                    view = "multilabel" if multi else "ekman"
+                    whole = data["train"] if data is not None else load_goemotions("train", view)
+                draw = _sample if multi else _subset
+                train = whole if size == "all" else draw(whole, int(size), seed)
             d = dict(full) | {"train": train.reset_index(drop=True)}
             lm = None
             for method in methods:
                 if method == "ulmfit":
                     lm = _shared_lm(pretrained, d, quick, seed, lm_options, device=device)
                 trained = {}  # class weights -> the row of the model trained with them, tuned
-                for name in treatments:
-                    treatment = IMBALANCE_TREATMENTS[name]
+                for t in treatments:
+                    treatment = IMBALANCE_TREATMENTS[t]
                     weights = treatment["class_weights"]
                     if weights not in trained:  # train once, with the rule tuned: both rows
                         tunes = any(
-                            IMBALANCE_TREATMENTS[t]["class_weights"] == weights
-                            and IMBALANCE_TREATMENTS[t]["tune_decision"]
-                            for t in treatments
+                            IMBALANCE_TREATMENTS[u]["class_weights"] == weights
+                            and IMBALANCE_TREATMENTS[u]["tune_decision"]
+                            for u in treatments
                         )
                         trained[weights], _ = run_method(
                             method,
@@ -724,13 +798,10 @@ def goemotions_imbalance(
                     row = trained[weights]
                     if not treatment["tune_decision"] and "macro_f1_untuned" in row:
                         row = _argmax_row(row)
-                    rows.append(
-                        {"task": "goemotions-ekman", "treatment": name, "size": len(d["train"])}
-                        | row
-                    )
+                    rows.append({"task": task, "treatment": t, "size": len(d["train"])} | row)
                     _log(rows[-1], verbose)
-                    _finish(rows, out, "imbalance_goemotions-ekman")
-    return _finish(rows, out, "imbalance_goemotions-ekman")
+                    _finish(rows, out, name)
+    return _finish(rows, out, name)
 
 
 def ensemble(

@@ -1,6 +1,8 @@
 """TF-IDF + logistic regression and the majority class, checked against hand-computed values."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,3 +80,40 @@ def test_text_pipeline_and_majority_class():
     assert majority_class(["b", "a"]) == "a"  # ties: sorted first
     with pytest.raises(ValueError):
         majority_class([])
+
+
+GOLDEN_OVR = Path(__file__).parent / "golden" / "ovr_logreg_sklearn.json"
+
+
+@pytest.mark.parametrize("weight", [None, "balanced"])
+def test_one_vs_rest_matches_scikit_learn(weight):
+    """0/1 label rows: one sigmoid per label, the same optimum as scikit-learn's
+    OneVsRestClassifier(LogisticRegression) (tools/make_golden_ovr.py wrote its probabilities)."""
+    golden = json.loads(GOLDEN_OVR.read_text(encoding="utf-8"))
+    x, y = np.array(golden["x"]), np.array(golden["y"])
+    model = LogisticRegression(C=golden["C"], class_weight=weight).fit(x, y)
+    assert model.multi_label and model.n_classes == 3
+    np.testing.assert_allclose(model.predict_proba(x), golden["probs"][str(weight)], atol=2e-4)
+    assert model.predict(x).shape == (40, 3)
+
+
+def test_one_vs_rest_labels_are_independent_problems():
+    """Fitting the labels together equals fitting each alone: nothing is shared between them."""
+    golden = json.loads(GOLDEN_OVR.read_text(encoding="utf-8"))
+    x, y = np.array(golden["x"]), np.array(golden["y"])
+    together = LogisticRegression(class_weight="balanced").fit(x, y).predict_proba(x)
+    for j in range(y.shape[1]):
+        alone = LogisticRegression(class_weight="balanced").fit(x, y[:, [j]]).predict_proba(x)
+        np.testing.assert_allclose(together[:, j], alone[:, 0], atol=2e-4)
+
+
+def test_text_pipeline_multi_label():
+    texts = ["happy and sad", "happy day", "sad day", "calm", "happy", "so sad"]
+    labels = [["joy", "sadness"], ["joy"], ["sadness"], [], ["joy"], ["sadness"]]
+    model = TfidfLogReg(C=10.0, class_weight=None).fit(texts, labels, ["anger", "joy", "sadness"])
+    assert model.label_names == ["anger", "joy", "sadness"]  # anger: no example, still a column
+    probs = model.predict_proba(["happy", "sad"])
+    assert probs.shape == (2, 3) and probs[:, 0].max() < 0.5  # sigmoids: rows need not sum to 1
+    assert model.predict(["happy", "sad"]) == [["joy"], ["sadness"]]
+    with pytest.raises(ValueError, match="'fear'"):
+        TfidfLogReg().fit(["x"], [["fear"]], ["joy"])  # a label outside label_names is named

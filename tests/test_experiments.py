@@ -314,3 +314,27 @@ def test_run_py_runs_one_seed_on_the_device_asked(tmp_path, monkeypatch):
     run_py.main(["ablations", "--seed", "3", "--device", "cuda", "--out", str(tmp_path)])
     run_py.main(["ablations", "--seeds", "2", "--out", str(tmp_path)])
     assert calls == [("ablations", [3], "cuda"), ("ablations", [0, 1], "cpu")]
+
+
+def test_stage2_fine_tunes_as_train_classifier_does(data, tiny_lm, monkeypatch):
+    """The experiments' ULMFiT rows measure the package's recipe: stage 2 gets the pipeline's
+    options (corpus softmax, dev scored before and after only), which ``lm_options`` can undo."""
+    from ulmfit_lesson import lm_recipes, pipeline
+
+    seen = []
+    real = lm_recipes.finetune_lm
+
+    def spy(lm, texts, valid, **kw):
+        seen.append(kw)
+        return real(lm, texts, valid, **kw)
+
+    monkeypatch.setattr(lm_recipes, "finetune_lm", spy)
+    texts, dev = data["train"]["text"].tolist(), data["dev"]["text"].tolist()
+    ex.stage2(tiny_lm, texts, dev, True, False, 0, LM_OPTS)
+    ex.stage2(tiny_lm, texts, dev, True, False, 0, LM_OPTS | dict(corpus_softmax=False))
+    ex.stage2(tiny_lm, texts, dev, False, False, 0, LM_OPTS)
+    assert pipeline.STAGE2_OPTIONS == dict(corpus_softmax=True, validate_epochs=False)
+    assert seen[0]["corpus_softmax"] is True and seen[0]["validate_epochs"] is False
+    assert seen[0]["epochs"] == LM_OPTS["epochs"]  # the caller's options still apply
+    assert seen[1]["corpus_softmax"] is False
+    assert "corpus_softmax" not in seen[2] and seen[2]["epochs"] == 0  # no fine-tuning at all

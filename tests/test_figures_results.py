@@ -237,3 +237,17 @@ def test_class_f1_figure_draws_one_bar_per_model_and_class():
     assert [b.get_height() for b in groups[1]] == pytest.approx([0.4, 0.7])  # balanced: fear, joy
     assert [t.get_text() for t in ax.get_xticklabels()] == ["fear\n(n=12)", "joy\n(n=300)"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain", "balanced"]
+
+
+def test_class_f1_figure_fits_28_labels():
+    """GoEmotions' 28 labels: the groups narrow and the names slant, so the figure stays readable
+    (about half an inch a label, not the 1.1 inches a handful of classes get)."""
+    labels = [f"label{i:02d}" for i in range(28)]
+    per_class = pd.DataFrame([np.linspace(0, 1, 28), np.linspace(1, 0, 28)], columns=labels,
+                             index=["ulmfit", "tfidf_logreg"])  # fmt: skip
+    fig = figures_results.plot_class_f1_compared(per_class)
+    assert fig.get_size_inches()[0] == pytest.approx(14.0)
+    ticks = fig.axes[0].get_xticklabels()
+    assert len(ticks) == 28 and ticks[0].get_rotation() == 60
+    few = figures_results.plot_class_f1_compared(per_class[labels[:2]])
+    assert few.axes[0].get_xticklabels()[0].get_rotation() == 0

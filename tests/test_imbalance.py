@@ -7,6 +7,7 @@ import json
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_clas_recipes import good_bad_texts, pretrained_like_lm
 from test_cli_classifier import workdir  # noqa: F401  (a fixture: files + a tiny LM checkpoint)
@@ -241,7 +242,9 @@ def test_goemotions_imbalance_gives_every_method_the_same_treatment(tiny_lm, tmp
     monkeypatch.setattr(ex, "stage2", lambda *a, **k: stage2_calls.append(1) or stage2(*a, **k))
     tfidf = ex._tfidf_logreg
     monkeypatch.setattr(
-        ex, "_tfidf_logreg", lambda tr, dev, w: tfidf_weights.append(list(w)) or tfidf(tr, dev, w)
+        ex,
+        "_tfidf_logreg",
+        lambda tr, dev, w, *a: tfidf_weights.append(list(w)) or tfidf(tr, dev, w, *a),
     )
     trainings = []
     train = ex.train_classifier
@@ -292,3 +295,71 @@ def test_run_py_passes_the_sizes(tmp_path, monkeypatch):
     run_py.main(["goemotions-imbalance", "--sizes", "1000", "all", "--out", str(tmp_path)])
     assert calls == [("goemotions-imbalance", [1000, "all"])]
     assert "goemotions-imbalance" not in run_py.EXPERIMENTS  # 'all' does not run it
+
+
+def multi_frame(n, seed):
+    """Toy comments with a set of labels each: 'good' -> pos, 'bad' -> neg, 'very' -> strong
+    (rare), none at all for some."""
+    from test_experiments import WORDS
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        words = [rng.choice(WORDS[:6]) for _ in range(rng.randint(3, 5))]
+        labels = []
+        for word, label, p in (("good", "pos", 0.4), ("bad", "neg", 0.4), ("very", "strong", 0.2)):
+            if rng.random() < p:
+                words.insert(rng.randrange(len(words) + 1), word)
+                labels.append(label)
+        rows.append((" ".join(words), labels))
+    return pd.DataFrame(rows, columns=["text", "labels"])
+
+
+def test_goemotions_28_imbalance_runs_every_method_multi_label(tiny_lm, tmp_path, monkeypatch):  # noqa: F811
+    """The 28-label view's runner on toy multi-label data: sigmoids for ULMFiT, one-vs-rest for
+    TF-IDF, thresholds tuned on dev only where the treatment asks, exact-match accuracy."""
+    from test_experiments import CLAS_OPTS, LM_OPTS
+
+    from experiments import runner as ex
+
+    data = {"train": multi_frame(40, 0), "dev": multi_frame(16, 1), "test": multi_frame(20, 2)}
+    calls = []
+    train = ex.train_classifier
+    monkeypatch.setattr(ex, "train_classifier", lambda *a, **k: calls.append(k) or train(*a, **k))
+    df = ex.goemotions_imbalance(
+        seeds=[0],
+        methods=["ulmfit", "tfidf_logreg"],
+        treatments=["plain", "tuned decision", "balanced weights"],
+        pretrained=tiny_lm,
+        data=data,
+        out=tmp_path,
+        lm_options=LM_OPTS,
+        clas_options=CLAS_OPTS,
+        task="goemotions-28",
+    )
+    assert (tmp_path / "imbalance_goemotions-28.csv").is_file() and len(df) == 2 * 3
+    assert set(df.task) == {"goemotions-28"}
+    assert [k["multi_label"] for k in calls] == [True, True]
+    assert [k["tune_threshold"] for k in calls] == [True, False]  # plain+tuned share, balanced not
+    # every row's test scores recomputed from the model's probabilities: exact match, label F1
+    names = ["neg", "pos", "strong"]
+    y = encode_labels(data["test"]["labels"].tolist(), names, True, "test")
+    _, probs = ex.run_method("tfidf_logreg", data, treatment=ex.IMBALANCE_TREATMENTS["plain"])
+    row = df[(df.method == "tfidf_logreg") & (df.treatment == "plain")].iloc[0]
+    plain = metrics_from_probs(probs, y, names, multi_label=True)  # 0.5 per label
+    assert row.accuracy == pytest.approx(plain["accuracy"])
+    assert row.macro_f1 == pytest.approx(plain["macro_f1"])
+    assert [row[f"f1_{n}"] for n in names] == pytest.approx(plain["label_f1"])
+    tuned = df[(df.method == "tfidf_logreg") & (df.treatment == "tuned decision")].iloc[0]
+    assert tuned.macro_f1_untuned == pytest.approx(plain["macro_f1"])  # the same model at 0.5
+    y_dev = encode_labels(data["dev"]["labels"].tolist(), names, True, "dev")
+    dev_probs = ex._tfidf_logreg(data["train"], data["dev"], [None], names, True).predict_proba(
+        data["dev"]["text"].tolist()
+    )
+    at = tune_thresholds(dev_probs, y_dev)  # thresholds from dev, applied to test
+    assert tuned.macro_f1 == pytest.approx(
+        metrics_from_probs(probs, y, names, True, thresholds=at)["macro_f1"]
+    )
+    assert df["dev_macro_f1"].between(0, 1).all()
+    with pytest.raises(ValueError, match="single-label"):
+        ex.run_method("majority", data)

@@ -11,6 +11,7 @@ from ulmfit_lesson.metrics import (
     accuracy,
     confusion_matrix,
     cross_fitted_offset_scores,
+    cross_fitted_threshold_scores,
     f1_per_class,
     macro_f1,
     metrics_from_probs,
@@ -98,6 +99,22 @@ def test_cross_fitted_scores_never_score_offsets_on_their_own_rows():
     probs[[40, 42]] = [0.9, 0.05, 0.05]
     in_sample = macro_f1(y, predict_with_offsets(probs, tune_class_offsets(probs, y, 3)), 3)
     assert cross_fitted_offset_scores(probs, y, 3)["macro_f1"] < in_sample
+
+
+def test_cross_fitted_thresholds_hand_computed():
+    y = np.array([[1], [1], [0], [0], [1], [1], [0], [0]])
+    # the same in both halves (rows by parity): positives 0.3, negatives 0.1 - each half's
+    # threshold fits the other, every row right
+    alike = np.array([[0.3], [0.3], [0.1], [0.1], [0.3], [0.3], [0.1], [0.1]])
+    assert cross_fitted_threshold_scores(alike, y) == {"accuracy": 1.0, "macro_f1": 1.0}
+    # the halves differ: even rows 0.3 / 0.1, odd rows 0.9 / 0.6. Tuned on all rows the best
+    # threshold (0.3) scores F1 8 / 10 = 0.8 on them. Cross-fitted: the odd half's 0.65 predicts no
+    # even row (tp 0, fn 2); the even half's 0.3 predicts every odd row (tp 2, fp 2): pooled
+    # tp 2, fp 2, fn 2 -> F1 0.5, and 4 of 8 rows right.
+    probs = np.array([[0.3], [0.9], [0.1], [0.6], [0.3], [0.9], [0.1], [0.6]])
+    in_sample = multilabel_metrics(y, probs >= np.array(tune_thresholds(probs, y)))
+    assert in_sample["macro_f1"] == pytest.approx(0.8)
+    assert cross_fitted_threshold_scores(probs, y) == {"accuracy": 0.5, "macro_f1": 0.5}
 
 
 def test_offsets_leave_a_balanced_correct_set_alone():

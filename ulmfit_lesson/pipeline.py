@@ -16,6 +16,10 @@ from .clas_recipes import ClassifierResult, train_classifier
 from .language_model import LanguageModel
 from .pretrained import course_model
 
+# Stage 2 as a classifier's encoder needs it (train-classifier, the experiments): a softmax over the
+# target texts' words only, and the dev texts scored before and after fine-tuning, not every epoch.
+STAGE2_OPTIONS = dict(corpus_softmax=True, validate_epochs=False)
+
 
 @dataclass
 class PipelineResult:
@@ -69,7 +73,7 @@ def ulmfit_pipeline(
     lm_result = None
     options = dict(progress=progress, device=device, min_freq=min_freq)
     if finetune_lm:
-        options |= dict(corpus_softmax=True, validate_epochs=False) | dict(lm_options or {})
+        options |= STAGE2_OPTIONS | dict(lm_options or {})
         options.setdefault("seed", classifier_options.get("seed", 0))
         lm = lm_result = lm_recipes.finetune_lm(
             pretrained, lm_texts, valid_texts, out_dir=lm_out_dir, **options
@@ -91,4 +95,4 @@ def ulmfit_pipeline(
     return PipelineResult(clas, lm_result, time.time() - start)
 
 
-__all__ = ["PipelineResult", "ulmfit_pipeline"]
+__all__ = ["STAGE2_OPTIONS", "PipelineResult", "ulmfit_pipeline"]

@@ -213,14 +213,17 @@ def plot_class_f1_compared(
     class's number of test examples, written under its name (rare classes are where models differ).
     """
     models, classes = list(per_class.index), list(per_class.columns)
-    fig = Figure(figsize=(max(6.0, 1.1 * len(classes)), 3.8))
+    many = len(classes) > 10  # GoEmotions' 28 labels: narrower groups, names slanted
+    fig = Figure(figsize=(max(6.0, (0.5 if many else 1.1) * len(classes)), 4.4 if many else 3.8))
     ax = fig.subplots()
     width = 0.8 / len(models)
     x = np.arange(len(classes))
     for i, model in enumerate(models):
         ax.bar(x + (i - (len(models) - 1) / 2) * width, per_class.loc[model], width, label=model)
     names = classes if support is None else [f"{c}\n(n={n})" for c, n in zip(classes, support)]
-    ax.set_xticks(x, names, fontsize=8)
+    ax.set_xticks(
+        x, names, fontsize=8, rotation=60 if many else 0, ha="right" if many else "center"
+    )
     ax.set_ylim(0, 1)
     ax.set_ylabel("test F1")
     ax.legend(fontsize=8, ncol=min(len(models), 2))
