@@ -1,9 +1,10 @@
 """Make the one-vs-rest logistic regression's golden fixture with scikit-learn.
 
 scikit-learn is not one of the package's dependencies; run this with the reference environment
-(fastai 2.8.12 brings scikit-learn):
+(fastai 2.8.12 brings scikit-learn), created once as ``tools/make_golden_tokens.py`` says:
 
-    /work/fastai-env/bin/python tools/make_golden_ovr.py
+    python -m venv /tmp/fastai-env && /tmp/fastai-env/bin/pip install torch==2.14.1 torchvision==0.29.1 fastai==2.8.12
+    /tmp/fastai-env/bin/python tools/make_golden_ovr.py
 
 It writes ``tests/golden/ovr_logreg_sklearn.json``: a small dense problem (40 rows, 5 features,
 3 labels, one of them rare), and the probabilities of scikit-learn's
