@@ -43,7 +43,7 @@ from ulmfit_lesson.baselines import TfidfLogReg, majority_class
 from ulmfit_lesson.clas_recipes import CLAS_EPOCHS, train_classifier
 from ulmfit_lesson.config import ClasTrainConfig, LMTrainConfig
 from ulmfit_lesson.datasets import load_goemotions, load_poem_sentiment
-from ulmfit_lesson.labels import encode_labels
+from ulmfit_lesson.labels import encode_labels, label_names_of
 from ulmfit_lesson.metrics import (
     cross_fitted_offset_scores,
     cross_fitted_threshold_scores,
@@ -73,8 +73,8 @@ QUICK_CLAS = dict(epochs=_QUICK_CLAS.epochs)
 # GoEmotions subset sizes (train, dev, test): full = what a laptop CPU does in about an hour per seed.
 GOEMOTIONS_SIZES = {"quick": (400, 200, 400), "full": (4000, 1000, None)}  # None = whole test split
 # The 28-label view (multi-label) keeps the whole dev split: its thresholds are tuned per label, and
-# the rarest emotions (grief, pride, nervousness) have a few dozen of its 5,426 comments each, so a
-# 1,000-comment dev set would tune them on a handful.
+# the rarest emotions (grief, pride, relief, nervousness) have 13-21 of its 5,426 comments each, so
+# a 1,000-comment dev set would tune them on two or three.
 GOEMOTIONS_28_SIZES = {"quick": (400, 400, 400), "full": (4000, None, None)}
 
 # Table 7-style variants of stage 3 (on the same fine-tuned LM): name -> train_classifier switches.
@@ -193,7 +193,7 @@ def _label_names(train: pd.DataFrame) -> list[str]:
     """The label order every method uses: the training labels, sorted, as strings (multi-label,
     a ``labels`` column: every label any text has)."""
     if "labels" in train.columns:
-        return sorted({str(n) for names in train["labels"] for n in names})
+        return label_names_of(train["labels"].tolist(), multi_label=True)
     return sorted({str(v) for v in train["label"]})
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .labels import balanced_class_weights, encode_labels
+from .labels import balanced_class_weights, encode_labels, label_names_of
 from .tokenizer import BOS, tokenize_texts
 
 # ---------------------------------------------------------------------------------------------------
@@ -247,8 +247,13 @@ class TfidfLogReg:
         """``labels``: one name per text, or (multi-label) a list of names per text.
         ``label_names``: the column order (default: the training labels, sorted)."""
         multi_label = any(isinstance(v, (list, tuple)) for v in labels)
-        seen = {str(n) for v in labels for n in (v if multi_label else [v])}
-        self.label_names = list(label_names) if label_names is not None else sorted(seen)
+        if label_names is None:  # the training labels, sorted (multi-label: any text's labels)
+            label_names = (
+                label_names_of(labels, multi_label=True)
+                if multi_label
+                else sorted({str(y) for y in labels})
+            )
+        self.label_names = list(label_names)
         self.vectorizer = TfidfVectorizer(self.ngram_range, self.min_df)
         x = self.vectorizer.fit_transform(tokenize_texts(list(texts)))
         y = encode_labels(
