@@ -130,9 +130,17 @@ def run(
     sizes: list | None = None,
     *,
     device: str = "cpu",
+    methods: list[str] | None = None,
+    treatments: list[str] | None = None,
 ) -> None:
-    """Run experiment ``name``, training on ``device``."""
+    """Run experiment ``name``, training on ``device``. ``methods`` / ``treatments``: the
+    imbalance experiments' subset of methods and treatments (default: all of them)."""
     kw = dict(seeds=seeds, quick=quick, out=out, verbose=True, device=device)
+    imbalance = dict(sizes=sizes or [None])  # sizes: None = the default subset (GOEMOTIONS_SIZES)
+    if methods:
+        imbalance["methods"] = methods
+    if treatments:
+        imbalance["treatments"] = treatments
     if name == "poems":
         for task in POEM_TASKS:
             ex.compare_methods(task, **kw)
@@ -142,10 +150,10 @@ def run(
         ex.sample_efficiency("poems-3class", **kw)
     elif name == "goemotions":
         ex.goemotions_compare(**kw)
-    elif name == "goemotions-imbalance":  # sizes: None = the default subset (GOEMOTIONS_SIZES)
-        ex.goemotions_imbalance(sizes=sizes or [None], **kw)
+    elif name == "goemotions-imbalance":
+        ex.goemotions_imbalance(**imbalance, **kw)
     elif name == "goemotions-28-imbalance":
-        ex.goemotions_imbalance(sizes=sizes or [None], task="goemotions-28", **kw)
+        ex.goemotions_imbalance(**imbalance, task="goemotions-28", **kw)
     elif name == "ensemble":
         ex.ensemble("poems-3class", **kw)
         ex.ensemble("goemotions-ekman", **kw)
@@ -251,6 +259,20 @@ def main(argv: list[str] | None = None) -> int:
         "subset of experiments.GOEMOTIONS_SIZES)",
     )
     parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=ex.METHODS,
+        default=None,
+        help="goemotions-(28-)imbalance: only these methods (default: ulmfit and tfidf_logreg)",
+    )
+    parser.add_argument(
+        "--treatments",
+        nargs="+",
+        choices=list(ex.IMBALANCE_TREATMENTS),
+        default=None,
+        help="goemotions-(28-)imbalance: only these treatments (default: all four)",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=None,
@@ -294,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.no_lm_ft,
                 args.sizes,
                 device=args.device,
+                methods=args.methods,
+                treatments=args.treatments,
             )
             wall = time.time() - start
         print(summarize(name, out, args.quick, wall, len(seeds), args.device))

@@ -308,7 +308,7 @@ def test_run_py_runs_one_seed_on_the_device_asked(tmp_path, monkeypatch):
     spec.loader.exec_module(run_py)
     calls = []
     monkeypatch.setattr(
-        run_py, "run", lambda name, seeds, *a, device: calls.append((name, seeds, device))
+        run_py, "run", lambda name, seeds, *a, device, **kw: calls.append((name, seeds, device))
     )
     monkeypatch.setattr(run_py, "summarize", lambda *a: "")
     run_py.main(["ablations", "--seed", "3", "--device", "cuda", "--out", str(tmp_path)])

@@ -290,11 +290,33 @@ def test_goemotions_imbalance_gives_every_method_the_same_treatment(tiny_lm, tmp
 def test_run_py_passes_the_sizes(tmp_path, monkeypatch):
     run_py = _run_py()
     calls = []
-    monkeypatch.setattr(run_py, "run", lambda name, seeds, *a, device: calls.append((name, a[-1])))
+    monkeypatch.setattr(run_py, "run", lambda name, seeds, *a, **kw: calls.append((name, a[-1])))
     monkeypatch.setattr(run_py, "summarize", lambda *a: "")
     run_py.main(["goemotions-imbalance", "--sizes", "1000", "all", "--out", str(tmp_path)])
     assert calls == [("goemotions-imbalance", [1000, "all"])]
     assert "goemotions-imbalance" not in run_py.EXPERIMENTS  # 'all' does not run it
+
+
+def test_run_py_passes_methods_and_treatments_to_the_runner(tmp_path, monkeypatch):
+    """--methods / --treatments reach goemotions_imbalance; left out, the runner's defaults stand
+    (all methods' and treatments' rows)."""
+    run_py = _run_py()
+    calls = []
+    monkeypatch.setattr(run_py.ex, "goemotions_imbalance", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(run_py, "summarize", lambda *a: "")
+    run_py.main(["goemotions-28-imbalance", "--seed", "2", "--methods", "ulmfit", "--treatments",
+                 "balanced weights", "balanced + tuned", "--sizes", "all", "--device", "cuda",
+                 "--out", str(tmp_path)])  # fmt: skip
+    (kw,) = calls
+    assert kw["methods"] == ["ulmfit"] and kw["task"] == "goemotions-28"
+    assert kw["treatments"] == ["balanced weights", "balanced + tuned"]
+    assert kw["seeds"] == [2] and kw["sizes"] == ["all"] and kw["device"] == "cuda"
+    run_py.main(["goemotions-imbalance", "--out", str(tmp_path)])
+    assert (
+        "methods" not in calls[1] and "treatments" not in calls[1] and calls[1]["sizes"] == [None]
+    )
+    with pytest.raises(SystemExit):  # a treatment that does not exist is refused by name
+        run_py.main(["goemotions-imbalance", "--treatments", "oversampled", "--out", str(tmp_path)])
 
 
 def multi_frame(n, seed):
